@@ -1,0 +1,217 @@
+"""One TOML configuration, validated by pydantic, with environment overrides.
+
+Environment variables ``SMDOWN__<SECTION>__<KEY>`` override the file, e.g.
+``SMDOWN__CLUSTER__N_WORKERS=4``. Unknown keys are errors, never ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pipeline.errors import ConfigError
+
+CONFIG_ENV = "SMDOWN_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourcesConfig(_Section):
+    """Where covariate products live: one root laid out as the providers name files.
+
+    A per-product entry overrides the root for that product (a path or a URL).
+    """
+
+    root: str = "smdown-data/world"
+    smap: str | None = None
+    modis: str | None = None
+    chirps: str | None = None
+    soilgrids: str | None = None
+    merit: str | None = None
+    koppen: str | None = None
+    landcover: str | None = None
+    smap_quality: Literal["recommended", "any"] = "recommended"
+    lst_padding_days: int = Field(7, ge=0, le=16)
+    et_padding_days: int = Field(7, ge=0, le=16)
+    ndvi_padding_days: int = Field(0, ge=0, le=16)
+
+
+class GridConfig(_Section):
+    """Target grid of the maps and how it is tiled."""
+
+    name: str = "conus-90m"
+    # (west, south, east, north) in degrees; None means the whole named grid.
+    region: tuple[float, float, float, float] | None = (-98.5, 34.5, -96.5, 36.5)
+    tile_size: int = Field(1200, ge=16, le=8192)
+
+    @field_validator("region")
+    @classmethod
+    def _region_ordered(
+        cls, v: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
+        if v is not None and not (v[0] < v[2] and v[1] < v[3]):
+            raise ValueError(
+                "region must be (west, south, east, north) with west<east, south<north"
+            )
+        return v
+
+
+class InsituConfig(_Section):
+    """Ground truth: which files, and the quality rules of the paper."""
+
+    ismn: str | None = None
+    ameriflux: str | None = None
+    max_depth_m: float = Field(0.05, gt=0, le=2.0)
+    min_obs_per_day: int = Field(1, ge=1, le=96)
+    min_soil_temperature_c: float = 3.0
+    max_swc: float = Field(0.7, gt=0, le=1.0)
+    wetland_sites: list[str] = Field(default_factory=list)
+    conus_only: bool = True
+
+
+class TableConfig(_Section):
+    """Training table: splits and sample-weight binning."""
+
+    path: str = "smdown-data/table.parquet"
+    split_seed: int = 42
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    n_folds: int = Field(10, ge=2, le=50)
+    clay_bins: list[float] = Field(default_factory=lambda: [10.0, 20.0, 30.0, 40.0])
+    sand_bins: list[float] = Field(default_factory=lambda: [20.0, 40.0, 60.0, 80.0])
+    ph_bins: list[float] = Field(default_factory=lambda: [5.5, 6.5, 7.5])
+
+
+class ModelsConfig(_Section):
+    """Trained ensembles: where they are and which one makes the maps."""
+
+    dir: str = "smdown-data/models"
+    arch: Literal["dense", "prob", "wdl", "rf"] = "dense"
+    seed: int = 0
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(512, ge=1)
+    patience: int = Field(10, ge=1)
+
+
+class OutputConfig(_Section):
+    """The published Zarr cube (local path or s3:// URL)."""
+
+    store: str = "smdown-data/cube"
+    chunk_time: int = Field(1, ge=1)
+    min_coverage_final: float = Field(0.5, ge=0, le=1)
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClusterConfig(_Section):
+    """The Dask cluster: a LocalCluster by default, or an existing scheduler."""
+
+    kind: Literal["local", "address", "gateway", "kubernetes"] = "local"
+    address: str | None = None
+    n_workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)
+    memory_limit: str = "auto"
+    dashboard: bool = True
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one smdown deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMDOWN__",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    sources: SourcesConfig = SourcesConfig()
+    grid: GridConfig = GridConfig()
+    insitu: InsituConfig = InsituConfig()
+    table: TableConfig = TableConfig()
+    models: ModelsConfig = ModelsConfig()
+    output: OutputConfig = OutputConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides the file, which overrides defaults.
+        return env_settings, init_settings
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "<root>"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (misspelt?)"
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{origin}: key '{key}': {msg}{more}"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the configuration; ``None`` means $SMDOWN_CONFIG or the defaults."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or None
+    data: dict[str, Any] = {}
+    origin = "configuration (defaults + SMDOWN__* environment)"
+    if path is not None:
+        p = Path(path)
+        origin = str(p)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{p}: configuration file not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from exc
+
+
+def settings_to_toml(settings: Settings) -> str:
+    """Render settings as TOML (what ``smdown config show`` prints)."""
+    data = settings.model_dump(mode="json")
+    lines: list[str] = []
+    for key, value in data.items():
+        if not isinstance(value, dict) and value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append("")
+            lines.append(f"[{key}]")
+            for k, v in value.items():
+                if v is None:
+                    lines.append(f"# {k} = (unset)")
+                else:
+                    lines.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot render {type(v).__name__} as TOML")
