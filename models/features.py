@@ -1,0 +1,118 @@
+"""The model input contract: feature order, units and static categorical references.
+
+Every model stores this order in its manifest; the runtime refuses a block
+whose feature order differs. The order follows the paper (Poehls et al. 2025).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One model input: its column name, unit and what it is."""
+
+    name: str
+    unit: str
+    description: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("smap", "m3 m-3", "SMAP L3 enhanced soil moisture, AM/PM mean (SPL3SMP_E, 9 km)"),
+    Feature("ndvi", "1", "MODIS NDVI (MOD13A1 500 m / MOD13Q1 250 m, 16-day)"),
+    Feature("lst", "degC", "MODIS land surface temperature (MOD11A2 8-day padded / MOD21A1 daily)"),
+    Feature("precip", "mm day-1", "CHIRPS 2.0 daily precipitation (0.05 degree)"),
+    Feature("sand", "%", "SoilGrids 2.0 sand fraction, 0-5 cm"),
+    Feature("clay", "%", "SoilGrids 2.0 clay fraction, 0-5 cm"),
+    Feature("ph", "pH", "SoilGrids 2.0 pH in water, 0-5 cm"),
+    Feature("et", "mm day-1", "MODIS evapotranspiration (MOD16A2 8-day, padded), daily rate"),
+    Feature("elevation", "m", "MERIT DEM elevation (3 arc-second)"),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+N_FEATURES = len(FEATURES)
+
+# Static references: sample-weight variables for every model, inputs for WDL only.
+# Stored as small integer codes; the code tables are below.
+CATEGORICALS: tuple[str, ...] = ("texture", "landcover", "koppen")
+
+# USDA soil texture classes (12), code -> name.
+TEXTURE_CLASSES: dict[int, str] = {
+    1: "clay",
+    2: "silty clay",
+    3: "sandy clay",
+    4: "clay loam",
+    5: "silty clay loam",
+    6: "sandy clay loam",
+    7: "loam",
+    8: "silt loam",
+    9: "sandy loam",
+    10: "silt",
+    11: "loamy sand",
+    12: "sand",
+}
+
+# MODIS MCD12Q1 LC_Type1 (IGBP), code -> name.
+IGBP_CLASSES: dict[int, str] = {
+    1: "Evergreen Needleleaf Forests",
+    2: "Evergreen Broadleaf Forests",
+    3: "Deciduous Needleleaf Forests",
+    4: "Deciduous Broadleaf Forests",
+    5: "Mixed Forests",
+    6: "Closed Shrublands",
+    7: "Open Shrublands",
+    8: "Woody Savannas",
+    9: "Savannas",
+    10: "Grasslands",
+    11: "Permanent Wetlands",
+    12: "Croplands",
+    13: "Urban and Built-up Lands",
+    14: "Cropland/Natural Vegetation Mosaics",
+    15: "Permanent Snow and Ice",
+    16: "Barren",
+    17: "Water Bodies",
+}
+
+# Koeppen-Geiger classes of Beck et al. (2018), code -> symbol.
+KOPPEN_CLASSES: dict[int, str] = {
+    1: "Af",
+    2: "Am",
+    3: "Aw",
+    4: "BWh",
+    5: "BWk",
+    6: "BSh",
+    7: "BSk",
+    8: "Csa",
+    9: "Csb",
+    10: "Csc",
+    11: "Cwa",
+    12: "Cwb",
+    13: "Cwc",
+    14: "Cfa",
+    15: "Cfb",
+    16: "Cfc",
+    17: "Dsa",
+    18: "Dsb",
+    19: "Dsc",
+    20: "Dsd",
+    21: "Dwa",
+    22: "Dwb",
+    23: "Dwc",
+    24: "Dwd",
+    25: "Dfa",
+    26: "Dfb",
+    27: "Dfc",
+    28: "Dfd",
+    29: "ET",
+    30: "EF",
+}
+
+CATEGORY_TABLES: dict[str, dict[int, str]] = {
+    "texture": TEXTURE_CLASSES,
+    "landcover": IGBP_CLASSES,
+    "koppen": KOPPEN_CLASSES,
+}
+
+# The seven sample-weight variables of the Dense/Prob/WDL ensembles (paper 3.1).
+WEIGHT_VARIABLES: tuple[str, ...] = ("texture", "clay", "sand", "ph", "koppen", "landcover", "none")
