@@ -48,9 +48,14 @@ class GridConfig(_Section):
     """Target grid of the maps and how it is tiled."""
 
     name: str = "conus-90m"
-    # (west, south, east, north) in degrees; None means the whole named grid.
+    # (west, south, east, north) in degrees; None (or [] in TOML) means the whole named grid.
     region: tuple[float, float, float, float] | None = (-98.5, 34.5, -96.5, 36.5)
     tile_size: int = Field(1200, ge=16, le=8192)
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _empty_region_is_whole_grid(cls, v: Any) -> Any:
+        return None if isinstance(v, list | tuple) and len(v) == 0 else v
 
     @field_validator("region")
     @classmethod
@@ -78,15 +83,39 @@ class InsituConfig(_Section):
 
 
 class TableConfig(_Section):
-    """Training table: splits and sample-weight binning."""
+    """Training table: splits, sample-weight binning and feature screening.
+
+    Bin edges (clay/sand in %, pH in pH units) follow ``np.digitize`` with
+    ``right=False``: class i holds edges[i-1] <= x < edges[i]; below the first
+    edge is class 0, at or above the last is class len(edges).
+    """
 
     path: str = "smdown-data/table.parquet"
+    # Daily in-situ table (``smdown insitu`` output); None: ``insitu.parquet`` beside ``path``.
+    insitu_path: str | None = None
     split_seed: int = 42
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     n_folds: int = Field(10, ge=2, le=50)
     clay_bins: list[float] = Field(default_factory=lambda: [10.0, 20.0, 30.0, 40.0])
     sand_bins: list[float] = Field(default_factory=lambda: [20.0, 40.0, 60.0, 80.0])
     ph_bins: list[float] = Field(default_factory=lambda: [5.5, 6.5, 7.5])
+    # What validation rows carry in w_*: "class" = the weight of their class as counted
+    # over the training rows (1.0 for a class unseen in training), "one" = 1.0.
+    validation_weights: Literal["class", "one"] = "class"
+    # Feature screening (paper 2.0.1/2.0.2).
+    screen_corr_threshold: float = Field(0.1, gt=0, lt=1)
+    screen_rf_fraction: float = Field(0.25, gt=0, lt=1)
+    screen_marks_to_drop: int = Field(2, ge=1, le=4)
+    screen_max_rows: int = Field(200_000, ge=100)
+    screen_rf_trees: int = Field(50, ge=5, le=1000)
+    screen_seed: int = 0
+
+    @field_validator("clay_bins", "sand_bins", "ph_bins")
+    @classmethod
+    def _edges_increasing(cls, v: list[float]) -> list[float]:
+        if not v or any(v[i + 1] <= v[i] for i in range(len(v) - 1)):
+            raise ValueError("bin edges must be a non-empty, strictly increasing list")
+        return v
 
 
 class ModelsConfig(_Section):
@@ -191,12 +220,15 @@ def settings_to_toml(settings: Settings) -> str:
     for key, value in data.items():
         if not isinstance(value, dict) and value is not None:
             lines.append(f"{key} = {_toml_value(value)}")
+    defaults = Settings.model_construct().model_dump(mode="json")
     for key, value in data.items():
         if isinstance(value, dict):
             lines.append("")
             lines.append(f"[{key}]")
             for k, v in value.items():
-                if v is None:
+                if v is None and defaults.get(key, {}).get(k) is not None:
+                    lines.append(f"{k} = []  # none: the whole extent")
+                elif v is None:
                     lines.append(f"# {k} = (unset)")
                 else:
                     lines.append(f"{k} = {_toml_value(v)}")

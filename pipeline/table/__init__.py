@@ -1,0 +1,36 @@
+"""The training table: in-situ days paired with the nine inputs, splits, weights, screening.
+
+Public API (see docs/table-schema.md for the Parquet schema):
+``assign_splits``, ``cv_masks``, ``balanced_weights``, ``bin_values``,
+``weight_columns``, ``write_table``, ``read_table``; ``build_table`` pairs
+the in-situ table with the sources; ``screen_features`` (pipeline.table.screening)
+is the training-side feature report.
+"""
+
+from pipeline.table.schema import COLUMNS, DTYPES, conform, read_table, table_metadata, write_table
+from pipeline.table.splits import SPLIT_TRAIN, SPLIT_VALIDATION, assign_splits, cv_masks
+from pipeline.table.weights import (
+    WEIGHT_COLUMNS,
+    balanced_weights,
+    bin_values,
+    weight_classes,
+    weight_columns,
+)
+
+__all__ = [
+    "COLUMNS",
+    "DTYPES",
+    "SPLIT_TRAIN",
+    "SPLIT_VALIDATION",
+    "WEIGHT_COLUMNS",
+    "assign_splits",
+    "balanced_weights",
+    "bin_values",
+    "conform",
+    "cv_masks",
+    "read_table",
+    "table_metadata",
+    "weight_classes",
+    "weight_columns",
+    "write_table",
+]
