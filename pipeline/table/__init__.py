@@ -8,6 +8,7 @@ is the training-side feature report.
 """
 
 from pipeline.table.schema import COLUMNS, DTYPES, conform, read_table, table_metadata, write_table
+from pipeline.table.screening import ScreeningReport, screen_features, write_report
 from pipeline.table.splits import SPLIT_TRAIN, SPLIT_VALIDATION, assign_splits, cv_masks
 from pipeline.table.weights import (
     WEIGHT_COLUMNS,
@@ -23,14 +24,17 @@ __all__ = [
     "SPLIT_TRAIN",
     "SPLIT_VALIDATION",
     "WEIGHT_COLUMNS",
+    "ScreeningReport",
     "assign_splits",
     "balanced_weights",
     "bin_values",
     "conform",
     "cv_masks",
     "read_table",
+    "screen_features",
     "table_metadata",
     "weight_classes",
     "weight_columns",
+    "write_report",
     "write_table",
 ]
