@@ -15,7 +15,7 @@ One row per (site, day) with an in-situ daily mean and all nine inputs:
 | cv_holdout | bool | site of a small texture class held out of every CV training set |
 | w_texture ... w_none | float64 | balanced sample weights (pipeline/table/weights.py) |
 | lst_composite, et_composite, ndvi_composite | datetime64[ns] | first day of the composite used |
-| lst_days_stale, et_days_stale | int16 | days between that composite's start and ``date`` |
+| lst_days_stale, et_days_stale | int16 | 0 inside the composite's period, else days past its end |
 | smap_file | str | the SPL3SMP_E granule the SMAP value came from |
 | network, group | str | in-situ network and source group (ismn/ameriflux) |
 | lat, lon | float64 | site position, degrees (WGS 84) |
