@@ -70,16 +70,40 @@ class GridConfig(_Section):
 
 
 class InsituConfig(_Section):
-    """Ground truth: which files, and the quality rules of the paper."""
+    """Ground truth: which files, and the quality rules of the paper.
+
+    ``ismn``/``ameriflux`` default to ``<sources.root>/ISMN`` and ``/AmeriFlux``.
+    A sensor passes the depth rule when its ``depth_field`` (m) <= ``max_depth_m``.
+    ``wetland_sites`` holds site ids (``AMF:US-Myb``, ``ISMN:NET:STATION``) or bare
+    station/site names. ``conus_bounds`` is (west, south, east, north) in degrees.
+    """
 
     ismn: str | None = None
     ameriflux: str | None = None
     max_depth_m: float = Field(0.05, gt=0, le=2.0)
+    depth_field: Literal["depth_to", "depth_from"] = "depth_to"
+    # AmeriFlux SWC columns whose depth the BADM does not give: keep (counted) or drop.
+    unknown_depth: Literal["keep", "drop"] = "keep"
     min_obs_per_day: int = Field(1, ge=1, le=96)
     min_soil_temperature_c: float = 3.0
+    # Drop AmeriFlux readings with neither TS_* nor MODIS LST (else kept and counted).
+    require_temperature: bool = False
     max_swc: float = Field(0.7, gt=0, le=1.0)
     wetland_sites: list[str] = Field(default_factory=list)
+    wetland_igbp: list[str] = Field(default_factory=lambda: ["WET"])
     conus_only: bool = True
+    conus_bounds: tuple[float, float, float, float] = (-125.0, 24.5, -66.9, 49.5)
+    # Stop at the first file that is not ISMN/AmeriFlux instead of skipping and reporting it.
+    strict: bool = False
+
+    @field_validator("conus_bounds")
+    @classmethod
+    def _bounds_ordered(
+        cls, v: tuple[float, float, float, float]
+    ) -> tuple[float, float, float, float]:
+        if not (v[0] < v[2] and v[1] < v[3]):
+            raise ValueError("conus_bounds must be (west, south, east, north), west<east")
+        return v
 
 
 class TableConfig(_Section):
