@@ -1,0 +1,260 @@
+"""Whole-map scoring against a known 90 m truth (synthetic worlds only).
+
+Station metrics say how well a model does where the stations are; on a
+synthetic world the true 90 m field is known everywhere, so spatial skill can
+be measured directly. For every compared field (the model, SMAP on the 90 m
+lattice when given, and the ideal 9 km product = the truth's own cell mean) we
+report, over all pixel-days where truth and every field are finite:
+
+- ``rmse`` (m3 m-3), ``bias`` (m3 m-3) and Pearson ``r`` against the truth;
+- ``subcell_recovered``: the fraction of the truth's variance *inside* SMAP
+  9 km cells that the field recovers,
+
+      1 - sum_{t,c} sum_{i in c} (d_i - mean_c d)^2 / sum_{t,c} sum_{i in c} (y_i - mean_c y)^2
+
+  with ``y`` the truth and ``d = y - field`` the error, summed over days ``t``
+  and EASE-Grid 2.0 M09 cells ``c``. A perfect field scores 1; a field that is
+  constant within each cell (SMAP itself, or the ideal cell mean) scores 0
+  exactly, whatever its cell values, because its error keeps the whole
+  sub-cell variance of the truth; it is negative when the field adds sub-cell
+  noise. A cell-constant offset does not change it: it measures the sub-cell
+  pattern only, RMSE measures the rest.
+
+The work is one day at a time on whole 2-D blocks (bincount per cell), so a
+cube larger than memory streams from Zarr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from grids.grid import Grid
+from pipeline.errors import SmdownError
+from pipeline.evaluate.zarrio import open_zarr_v2
+
+EASE2_M09 = Grid(
+    "EPSG:6933",
+    (9008.055210146, 0.0, -17367530.4451615, 0.0, -9008.055210146, 7314540.8306386),
+    (1624, 3856),
+)
+"""The global 9 km EASE-Grid 2.0 of SPL3SMP_E (NSIDC EASE2_M09km.gpd)."""
+
+IDEAL_9KM = "ideal 9 km (truth cell mean)"
+"""Name of the reference field: the truth averaged over each SMAP cell."""
+
+
+class TruthError(SmdownError):
+    """The truth or predicted cube cannot be read or does not line up."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class MapScores:
+    """Scores of one field against the truth over the common pixel-days.
+
+    rmse and bias in m3 m-3; r and subcell_recovered dimensionless;
+    n_pixel_days counted pairs; n_cell_days (day, cell) groups with >= 2 pixels.
+    """
+
+    rmse: float
+    bias: float
+    r: float
+    subcell_recovered: float
+    n_pixel_days: int
+    n_cell_days: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def ease_m09_cell_ids(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The EASE-Grid 2.0 M09 cell (row * 3856 + col) of each (lat, lon) pixel centre, int64.
+
+    ``lat`` and ``lon`` are the 1-D centre coordinates (degrees) of a
+    geographic lattice; the result has shape (len(lat), len(lon)).
+    """
+    from pyproj import Transformer
+
+    lat = np.asarray(lat, dtype=np.float64)
+    lon = np.asarray(lon, dtype=np.float64)
+    lon2, lat2 = np.meshgrid(lon, lat)
+    to_ease = Transformer.from_crs("EPSG:4326", EASE2_M09.crs, always_xy=True)
+    x, y = to_ease.transform(lon2, lat2)
+    row, col = EASE2_M09.xy_to_rowcol(x, y)
+    ids = row * EASE2_M09.width + col
+    return np.where(EASE2_M09.contains_rowcol(row, col), ids, -1).astype(np.int64)
+
+
+class _Acc:
+    """Running sums for one field: error moments, cross moments, sub-cell variance."""
+
+    def __init__(self, ref: float) -> None:
+        self.ref = ref  # subtracted before the moment sums, for float64 stability
+        self.n = 0
+        self.se = self.see = 0.0
+        self.sp = self.spp = self.spy = 0.0
+        self.ss_err_within = 0.0
+
+    def add(self, y: np.ndarray, f: np.ndarray, inv: np.ndarray, counts: np.ndarray) -> None:
+        yc, fc = y - self.ref, f - self.ref
+        e = f - y
+        self.n += y.size
+        self.se += float(e.sum())
+        self.see += float(np.dot(e, e))
+        self.sp += float(fc.sum())
+        self.spp += float(np.dot(fc, fc))
+        self.spy += float(np.dot(fc, yc))
+        d = y - f
+        dmean = np.bincount(inv, d, counts.size) / counts
+        dd = d - dmean[inv]
+        self.ss_err_within += float(np.dot(dd, dd))
+
+
+def score_maps(
+    truth: xr.DataArray,
+    fields: Mapping[str, xr.DataArray],
+    cell_id: xr.DataArray | np.ndarray,
+    *,
+    time_dim: str = "time",
+) -> dict[str, MapScores]:
+    """Score each field of ``fields`` against ``truth`` on their common finite pixel-days.
+
+    ``truth`` and every field are aligned DataArrays (time, y, x) in m3 m-3 on
+    the same lattice; ``cell_id`` gives the 9 km cell of each pixel (y, x),
+    negative for none. The ideal 9 km field (:data:`IDEAL_9KM`) is always
+    added. Raises ``ValueError`` when shapes differ.
+    """
+    ids = np.asarray(cell_id, dtype=np.int64)
+    for name, field in fields.items():
+        if field.shape != truth.shape:
+            raise ValueError(f"field {name!r} has shape {field.shape}, truth has {truth.shape}")
+    if ids.shape != truth.shape[1:]:
+        raise ValueError(f"cell_id has shape {ids.shape}, a day of truth has {truth.shape[1:]}")
+    if IDEAL_9KM in fields:
+        raise ValueError(f"field name {IDEAL_9KM!r} is reserved")
+    names = [*fields, IDEAL_9KM]
+    flat_ids = ids.ravel()
+    # Compact cell numbers once, so each day's bincounts are as long as the cells present.
+    _, compact = np.unique(flat_ids, return_inverse=True)
+    n_cells = int(compact.max()) + 1 if compact.size else 0
+    accs: dict[str, _Acc] = {}
+    sy = syy = 0.0
+    ss_truth_within = 0.0
+    n_cell_days = 0
+    ref = float("nan")
+    for t in range(truth.sizes[time_dim]):
+        y: np.ndarray = np.asarray(truth.isel({time_dim: t}).values, dtype=np.float64).ravel()
+        fs: list[np.ndarray] = [
+            np.asarray(fields[n].isel({time_dim: t}).values, dtype=np.float64).ravel()
+            for n in fields
+        ]
+        keep = np.isfinite(y) & (flat_ids >= 0)
+        for arr in fs:
+            keep &= np.isfinite(arr)
+        if not keep.any():
+            continue
+        y = y[keep]
+        fs = [arr[keep] for arr in fs]
+        inv = compact[keep]
+        n_in_cell = np.bincount(inv, minlength=n_cells)
+        counts = np.maximum(n_in_cell, 1).astype(np.float64)
+        ycell = np.bincount(inv, y, n_cells) / counts
+        fs.append(ycell[inv])  # the ideal 9 km field
+        if not accs:
+            ref = float(y.mean())
+            accs = {n: _Acc(ref) for n in names}
+        yc = y - ref
+        sy += float(yc.sum())
+        syy += float(np.dot(yc, yc))
+        dy = y - ycell[inv]
+        ss_truth_within += float(np.dot(dy, dy))
+        n_cell_days += int((n_in_cell >= 2).sum())
+        for n, arr in zip(names, fs, strict=True):
+            accs[n].add(y, arr, inv, counts)
+    out: dict[str, MapScores] = {}
+    nan = float("nan")
+    for n in names:
+        a = accs.get(n)
+        if a is None or a.n == 0:
+            out[n] = MapScores(nan, nan, nan, nan, 0, 0)
+            continue
+        vy = syy / a.n - (sy / a.n) ** 2
+        vf = a.spp / a.n - (a.sp / a.n) ** 2
+        cov = a.spy / a.n - (a.sp / a.n) * (sy / a.n)
+        r = cov / np.sqrt(vf * vy) if vf > 1e-30 and vy > 1e-30 else nan
+        rec = 1.0 - a.ss_err_within / ss_truth_within if ss_truth_within > 0 else nan
+        out[n] = MapScores(
+            rmse=float(np.sqrt(a.see / a.n)),
+            bias=a.se / a.n,
+            r=float(np.clip(r, -1.0, 1.0)) if np.isfinite(r) else nan,
+            subcell_recovered=float(rec),
+            n_pixel_days=a.n,
+            n_cell_days=n_cell_days,
+        )
+    return out
+
+
+def _open(path: Path) -> xr.Dataset:
+    try:
+        return open_zarr_v2(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise TruthError(path, f"cannot open as Zarr: {exc}") from exc
+
+
+def _open_var(path: Path, candidates: tuple[str, ...]) -> xr.DataArray:
+    ds = _open(path)
+    for name in candidates:
+        if name in ds.data_vars:
+            return ds[name]
+    if len(ds.data_vars) == 1:
+        return ds[next(iter(ds.data_vars))]
+    raise TruthError(path, f"none of the variables {list(candidates)} (have {list(ds.data_vars)})")
+
+
+def _spatial_dims(da: xr.DataArray) -> tuple[str, str]:
+    for ydim, xdim in (("lat", "lon"), ("latitude", "longitude"), ("y", "x")):
+        if ydim in da.dims and xdim in da.dims:
+            return ydim, xdim
+    raise ValueError(f"no (lat, lon) or (y, x) dimensions in {da.dims}")
+
+
+def score_world(world: str | Path, cube: str | Path) -> dict[str, MapScores]:
+    """Score a predicted cube against ``<world>/truth/soil_moisture_90m.zarr``.
+
+    Fields scored: the cube's ``soil_moisture`` and, when the cube carries it,
+    its ``smap`` (SMAP on the 90 m lattice); plus the ideal 9 km field. The
+    cube and truth are aligned on their common days and pixels (same lattice,
+    exact coordinates); no overlap is an error naming both paths.
+    """
+    world = Path(world)
+    truth_path = world / "truth" / "soil_moisture_90m.zarr"
+    if not truth_path.exists():
+        raise TruthError(truth_path, "no synthetic truth here (is this a synthetic world?)")
+    truth = _open_var(truth_path, ("soil_moisture", "sm", "truth"))
+    pred = _open_var(Path(cube), ("soil_moisture",))
+    fields = {"model": pred}
+    cube_ds = _open(Path(cube))
+    if "smap" in cube_ds.data_vars:
+        fields["SMAP"] = cube_ds["smap"]
+    ydim, xdim = _spatial_dims(truth)
+    renamed = {}
+    for name, f in fields.items():
+        fy, fx = _spatial_dims(f)
+        renamed[name] = f.rename({fy: ydim, fx: xdim}).transpose("time", ydim, xdim)
+    truth = truth.transpose("time", ydim, xdim)
+    aligned = xr.align(truth, *renamed.values(), join="inner")
+    truth_a = aligned[0]
+    if truth_a.size == 0:
+        raise TruthError(cube, f"no common day and pixel with the truth {truth_path}")
+    fields_a = dict(zip(renamed, aligned[1:], strict=True))
+    ids = ease_m09_cell_ids(truth_a[ydim].values, truth_a[xdim].values)
+    return score_maps(truth_a, fields_a, ids)
