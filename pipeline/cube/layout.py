@@ -1,0 +1,144 @@
+"""The shape of a cube: grid, chunking, time axis; and where stores live (``StoreSpec``).
+
+A cube's time axis starts on 1 January of ``first_year`` and is sized in whole
+calendar years (extended by the driver one year at a time, never appended by
+workers). Spatial chunks are ``chunk`` x ``chunk`` pixels anchored at the grid
+origin; a tile may only write whole chunks (edge chunks end at the grid edge).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from grids import Grid
+from pipeline.errors import RunError
+
+EPOCH = dt.date(1970, 1, 1)
+"""Origin of the stored time coordinate (int32 ``days since 1970-01-01``)."""
+
+
+class ChunkAlignmentError(RunError):
+    """A region does not cover whole chunks of the store (two tasks could share a chunk)."""
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """Where a Zarr store lives: a local path or an fsspec URL (s3://...) with its options."""
+
+    url: str
+    storage_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.url or self.url.startswith("file://")
+
+    @property
+    def local_path(self) -> str:
+        """The filesystem path of a local store."""
+        return self.url[len("file://") :] if self.url.startswith("file://") else self.url
+
+    def zarr_store(self) -> MutableMapping[str, bytes]:
+        """A zarr-2 store: ``DirectoryStore`` (atomic renames) locally, ``FSStore`` otherwise."""
+        import zarr.storage
+
+        if self.is_local:
+            return zarr.storage.DirectoryStore(self.local_path)  # type: ignore[no-any-return]
+        return zarr.storage.FSStore(self.url, **dict(self.storage_options))  # type: ignore[no-any-return]
+
+    def filesystem(self) -> tuple[Any, str]:
+        """(fsspec filesystem, path of the store in it)."""
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(self.url, **dict(self.storage_options))
+        return fs, str(path)
+
+    def child(self, name: str) -> StoreSpec:
+        """A sibling path under this URL (``<url>/<name>``) with the same options."""
+        return StoreSpec(f"{self.url.rstrip('/')}/{name}", self.storage_options)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class CubeLayout:
+    """Grid, spatial chunk edge (pixels) and first calendar year of a cube."""
+
+    grid: Grid
+    chunk: int
+    first_year: int
+
+    def __post_init__(self) -> None:
+        if self.chunk <= 0:
+            raise ValueError(f"chunk must be positive, got {self.chunk}")
+
+    @property
+    def spatial_dims(self) -> tuple[str, str]:
+        """("lat", "lon") on geographic grids, ("y", "x") on projected ones."""
+        return ("lat", "lon") if self.grid.is_geographic else ("y", "x")
+
+    @property
+    def chunks(self) -> tuple[int, int, int]:
+        """Chunk shape of the (time, row, col) data variables."""
+        return (1, min(self.chunk, self.grid.height), min(self.chunk, self.grid.width))
+
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date(self.first_year, 1, 1)
+
+    def n_times_through(self, year: int) -> int:
+        """Length of the time axis when it covers every day up to 31 December ``year``."""
+        return (dt.date(year + 1, 1, 1) - self.first_day).days
+
+    def time_index(self, date: dt.date) -> int:
+        """Index of ``date`` on the time axis (0 = 1 January ``first_year``)."""
+        if date.year < self.first_year:
+            raise RunError(
+                f"{date.isoformat()} is before the cube's first year {self.first_year} "
+                "(output.first_year)"
+            )
+        return (date - self.first_day).days
+
+    def date_of(self, index: int) -> dt.date:
+        return self.first_day + dt.timedelta(days=int(index))
+
+    def check_region(self, row0: int, row1: int, col0: int, col1: int) -> None:
+        """Raise ``ChunkAlignmentError`` unless rows/cols [0,1) cover whole chunks only."""
+        h, w = self.grid.shape
+        c = self.chunk
+        problems = []
+        if not (0 <= row0 < row1 <= h and 0 <= col0 < col1 <= w):
+            problems.append(f"outside the grid {h}x{w}")
+        if row0 % c or col0 % c:
+            problems.append(f"start ({row0}, {col0}) not a multiple of the chunk {c}")
+        if (row1 - row0) % c and row1 != h:
+            problems.append(f"row end {row1} neither a chunk boundary nor the grid edge {h}")
+        if (col1 - col0) % c and col1 != w:
+            problems.append(f"col end {col1} neither a chunk boundary nor the grid edge {w}")
+        if problems:
+            raise ChunkAlignmentError(
+                f"region rows {row0}:{row1}, cols {col0}:{col1}: " + "; ".join(problems)
+            )
+
+    def chunk_ids(self, row0: int, row1: int, col0: int, col1: int) -> list[tuple[int, int]]:
+        """The (chunk row, chunk col) indices a checked region covers."""
+        self.check_region(row0, row1, col0, col1)
+        c = self.chunk
+        return [
+            (i, j) for i in range(row0 // c, -(-row1 // c)) for j in range(col0 // c, -(-col1 // c))
+        ]
+
+
+def assert_disjoint_chunks(layout: CubeLayout, regions: list[tuple[int, int, int, int]]) -> None:
+    """Every region covers whole chunks and no chunk belongs to two regions (else raise)."""
+    owner: dict[tuple[int, int], int] = {}
+    for k, region in enumerate(regions):
+        for cid in layout.chunk_ids(*region):
+            if cid in owner:
+                raise ChunkAlignmentError(
+                    f"chunk {cid} is written by region {regions[owner[cid]]} and {region}"
+                )
+            owner[cid] = k
