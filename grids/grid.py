@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -109,6 +109,34 @@ class Grid:
         """A grid from a rasterio/affine ``Affine``."""
         return cls(crs, tuple(transform)[:6], shape)  # type: ignore[arg-type]
 
+    @classmethod
+    def from_coords(cls, x: np.ndarray, y: np.ndarray, crs: Any, *, rtol: float = 1e-6) -> Grid:
+        """A grid from 1-D pixel-*centre* coordinates (netCDF/CF ``lon``/``lat`` or ``x``/``y``).
+
+        The spacing is taken from the first and last centres, so the grid spans
+        exactly half a cell beyond them; raises ``GridError`` when the spacing is
+        not regular within ``rtol`` of a cell (irregular axes cannot be a Grid).
+        Either axis may run in either direction (``lat`` descending is north-up).
+        """
+        xa = np.asarray(x, dtype=np.float64).ravel()
+        ya = np.asarray(y, dtype=np.float64).ravel()
+        if xa.size < 2 or ya.size < 2:
+            raise GridError("coordinate axes need at least 2 values each to define a grid")
+        steps = []
+        for name, v in (("x", xa), ("y", ya)):
+            step = (v[-1] - v[0]) / (v.size - 1)
+            if step == 0 or not math.isfinite(step):
+                raise GridError(f"{name} coordinates are constant or not finite")
+            dev = np.abs(np.diff(v) - step).max()
+            if dev > abs(step) * rtol:
+                raise GridError(
+                    f"{name} coordinates are not regularly spaced "
+                    f"(step {step!r}, worst deviation {dev!r})"
+                )
+            steps.append(step)
+        dx, dy = steps
+        return cls(crs, (dx, 0.0, xa[0] - dx / 2, 0.0, dy, ya[0] - dy / 2), (ya.size, xa.size))
+
     # -- basic properties -------------------------------------------------------------
     @property
     def affine(self) -> Affine:
@@ -150,11 +178,10 @@ class Grid:
     def is_geographic(self) -> bool:
         return bool(self._pyproj_crs.is_geographic)
 
-    @cached_property
+    @property
     def _pyproj_crs(self) -> Any:
-        from pyproj import CRS
-
-        return CRS.from_user_input(self.crs)
+        # A slotted dataclass has no __dict__ for cached_property: cache by CRS text.
+        return _parse_crs(self.crs)
 
     def to_pyproj(self) -> Any:
         """This grid's CRS as a ``pyproj.CRS``."""
@@ -262,6 +289,28 @@ class Grid:
     def __repr__(self) -> str:
         return f"Grid(crs={self.crs[:40]!r}, transform={self.transform!r}, shape={self.shape!r})"
 
+    def same_crs(self, other: Grid) -> bool:
+        """True when both grids use the same CRS (by meaning, not by spelling)."""
+        return crs_equal(self.crs, other.crs)
+
     def _require_axis_aligned(self) -> None:
         if not self.is_axis_aligned:
             raise GridError(f"grid with rotated transform {self.transform!r} is not supported here")
+
+
+@lru_cache(maxsize=256)
+def crs_equal(a: str, b: str) -> bool:
+    """True when two CRS texts denote the same CRS (axis order ignored), e.g. WKT vs EPSG."""
+    if a == b:
+        return True
+    try:
+        return bool(_parse_crs(a).equals(_parse_crs(b), ignore_axis_order=True))
+    except Exception:  # pragma: no cover - both were parsed when the grids were built
+        return False
+
+
+@lru_cache(maxsize=256)
+def _parse_crs(crs: str) -> Any:
+    from pyproj import CRS
+
+    return CRS.from_user_input(crs)

@@ -1,0 +1,507 @@
+"""Resampling between grids: nearest neighbour identical to GDAL, and bilinear.
+
+Nearest rule (what GDAL's warp kernel does, and what we do): for every target
+pixel take its centre (col + 0.5, row + 0.5), map it to continuous source pixel
+coordinates (px, py) and pick source pixel ``(floor(py + 1e-10), floor(px + 1e-10))``;
+the pixel has no source (nodata, counted out of ``coverage``) when px or py is
+negative or the index reaches the source width/height. So a centre lying exactly
+on a source pixel edge (a tie) goes to the pixel on the higher-index side (east
+for columns, south for north-up rows), and so does a centre within 1e-10 pixel
+below an edge, absorbing float noise of the coordinate arithmetic.
+
+How (px, py) are computed:
+
+- Same CRS and both grids axis-aligned (the common case: MERIT, CHIRPS, gridMET
+  on the 3" lattice): the index is *separable*, rows from y and columns from x,
+  with GDAL's own arithmetic (target pixel -> georeferenced via the target
+  transform, then the inverted source geotransform ``inv[0] + x * inv[1]``).
+- Otherwise every target centre is transformed exactly with PROJ (pyproj,
+  ``always_xy``) into the source CRS. GDAL by default interpolates the
+  transformation linearly along scanlines (approximate transformer, error
+  threshold 0.125 source pixel), which moves centres by up to 1/8 pixel and so
+  changes the chosen pixel for a few percent of target pixels near source edges.
+  We follow the *exact* geometry; parity with GDAL is defined and tested against
+  ``rasterio.warp.reproject(..., resampling=nearest, tolerance=0)``, i.e. GDAL with
+  the approximate transformer disabled.
+
+Indices are computed once per (source grid, target grid) and cached (LRU,
+thread-safe); ``gather`` then serves every day and variable with one numpy
+``take``. Readers compute the index against the full source grid, read only
+``source_window(...)`` of the raster and shift the index with ``index_for_window``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grids.errors import GridError
+from grids.grid import Grid
+
+#: GDAL's nearest-neighbour epsilon, in source pixels (gdalwarpkernel.cpp).
+GDAL_NEAREST_EPS = 1e-10
+
+_CACHE_SIZE = 256
+
+
+# --------------------------------------------------------------------------------------
+# Index type
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ResampleIndex:
+    """Which source pixel feeds each target pixel (nearest neighbour), computed once.
+
+    Separable (same CRS, axis-aligned): ``rows`` (H,) and ``cols`` (W,) with
+    ``valid_rows`` (H,) and ``valid_cols`` (W,). Otherwise ``rows``/``cols`` are
+    (H, W) and ``valid_rows`` is the (H, W) mask (``valid_cols`` is None). Entries
+    without a source hold 0 (a safe index) and are filled by ``gather``.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    valid_rows: np.ndarray
+    valid_cols: np.ndarray | None
+    src_shape: tuple[int, int]
+    dst_shape: tuple[int, int]
+    coverage: float
+    key: str
+    _flat: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def separable(self) -> bool:
+        return self.valid_cols is not None
+
+    @property
+    def valid(self) -> np.ndarray:
+        """(H, W) boolean: target pixels that have a source pixel."""
+        if self.valid_cols is None:
+            return self.valid_rows
+        return np.logical_and.outer(self.valid_rows, self.valid_cols)
+
+    @property
+    def all_valid(self) -> bool:
+        return self.coverage == 1.0
+
+    def rows_2d(self) -> np.ndarray:
+        """(H, W) source row of every target pixel (0 where no source)."""
+        if self.separable:
+            return np.broadcast_to(self.rows[:, None], self.dst_shape)
+        return self.rows
+
+    def cols_2d(self) -> np.ndarray:
+        """(H, W) source column of every target pixel (0 where no source)."""
+        if self.separable:
+            return np.broadcast_to(self.cols[None, :], self.dst_shape)
+        return self.cols
+
+    def __repr__(self) -> str:
+        kind = "separable" if self.separable else "2-D"
+        return (
+            f"ResampleIndex({kind}, src_shape={self.src_shape}, dst_shape={self.dst_shape}, "
+            f"coverage={self.coverage:.4f}, key={self.key[:12]})"
+        )
+
+
+def _digest(*parts: object) -> str:
+    text = "|".join(str(p) for p in parts)
+    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _make_index(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    vr: np.ndarray,
+    vc: np.ndarray | None,
+    src_shape: tuple[int, int],
+    dst_shape: tuple[int, int],
+    key: str,
+) -> ResampleIndex:
+    rows = np.where(vr, rows, 0).astype(np.intp)
+    cols = np.where(vr if vc is None else vc, cols, 0).astype(np.intp)
+    if vc is None:
+        n_valid = int(np.count_nonzero(vr))
+        flat = rows * src_shape[1] + cols
+    else:
+        n_valid = int(np.count_nonzero(vr)) * int(np.count_nonzero(vc))
+        flat = None
+    coverage = n_valid / (dst_shape[0] * dst_shape[1])
+    for a in (rows, cols, vr, *(() if vc is None else (vc,))):
+        a.setflags(write=False)
+    if flat is not None:
+        flat.setflags(write=False)
+    return ResampleIndex(rows, cols, vr, vc, src_shape, dst_shape, coverage, key, flat)
+
+
+def _to_index(p: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """GDAL's rule: index floor(p + 1e-10), valid when p >= 0 and index < n."""
+    with np.errstate(invalid="ignore"):
+        idx = np.floor(p + GDAL_NEAREST_EPS)
+        valid = np.isfinite(p) & (p >= 0.0) & (idx < n)
+    return np.where(valid, idx, 0).astype(np.intp), valid
+
+
+def _inv_gt(gt: tuple[float, ...]) -> tuple[float, ...]:
+    """Inverse geotransform with GDAL's arithmetic (GDALInvGeoTransform)."""
+    a, b, c, d, e, f = gt  # x = c + a*col + b*row ; y = f + d*col + e*row
+    if b == 0.0 and d == 0.0:
+        return (1.0 / a, 0.0, -c / a, 0.0, 1.0 / e, -f / e)
+    det = a * e - b * d
+    inv_det = 1.0 / det
+    return (
+        e * inv_det,
+        -b * inv_det,
+        (b * f - c * e) * inv_det,
+        -d * inv_det,
+        a * inv_det,
+        (-a * f + c * d) * inv_det,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Transformations
+# --------------------------------------------------------------------------------------
+_local = threading.local()
+
+
+def _transformer(src_crs: str, dst_crs: str) -> Any:
+    """A pyproj Transformer from ``src_crs`` to ``dst_crs`` (x/y = lon/lat order), per thread."""
+    from pyproj import Transformer
+
+    cache: dict[tuple[str, str], Any] | None = getattr(_local, "transformers", None)
+    if cache is None:
+        cache = {}
+        _local.transformers = cache
+    t = cache.get((src_crs, dst_crs))
+    if t is None:
+        t = Transformer.from_crs(src_crs, dst_crs, always_xy=True)
+        cache[(src_crs, dst_crs)] = t
+    return t
+
+
+def transform_xy(
+    x: np.ndarray, y: np.ndarray, src_crs: str, dst_crs: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact coordinates of points (x, y) of ``src_crs`` in ``dst_crs`` (inf/nan on failure)."""
+    from grids.grid import crs_equal
+
+    xa = np.asarray(x, dtype=np.float64)
+    ya = np.asarray(y, dtype=np.float64)
+    if crs_equal(src_crs, dst_crs):
+        return xa, ya
+    xo, yo = _transformer(src_crs, dst_crs).transform(xa, ya, errcheck=False)
+    return np.asarray(xo, dtype=np.float64), np.asarray(yo, dtype=np.float64)
+
+
+def _src_pixel_coords(src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous source (px, py) of every target pixel centre, shape dst.shape."""
+    x, y = dst.pixel_centres()
+    xs, ys = transform_xy(x, y, dst.crs, src.crs)
+    ia, ib, ic, id_, ie, if_ = _inv_gt(src.transform)
+    with np.errstate(invalid="ignore"):
+        px = ic + xs * ia + ys * ib
+        py = if_ + xs * id_ + ys * ie
+    return px, py
+
+
+def _separable_coords(src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Source px for each target column and py for each target row (same CRS, axis-aligned)."""
+    ia, _, ic, _, ie, if_ = _inv_gt(src.transform)
+    da, _, dc, _, de, df = dst.transform
+    xg = dc + (np.arange(dst.width, dtype=np.float64) + 0.5) * da
+    yg = df + (np.arange(dst.height, dtype=np.float64) + 0.5) * de
+    return ic + xg * ia, if_ + yg * ie
+
+
+# --------------------------------------------------------------------------------------
+# Nearest index (cached)
+# --------------------------------------------------------------------------------------
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.data: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> Any:
+        with self.lock:
+            v = self.data.get(key)
+            if v is not None:
+                self.data.move_to_end(key)
+            return v
+
+    def put(self, key: tuple[str, ...], value: Any) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+
+
+_nearest_cache = _LRU(_CACHE_SIZE)
+_bilinear_cache = _LRU(_CACHE_SIZE)
+
+
+def clear_caches() -> None:
+    """Forget cached indices (tests, or after memory pressure)."""
+    _nearest_cache.clear()
+    _bilinear_cache.clear()
+
+
+def is_separable(src: Grid, dst: Grid) -> bool:
+    """True when rows depend only on y and columns only on x (same CRS, both axis-aligned)."""
+    return src.is_axis_aligned and dst.is_axis_aligned and src.same_crs(dst)
+
+
+def nearest_index(src: Grid, dst: Grid) -> ResampleIndex:
+    """The GDAL-identical nearest-neighbour index from ``src`` to ``dst`` (cached)."""
+    ck = ("nearest", src.key(), dst.key())
+    hit = _nearest_cache.get(ck)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    key = _digest(*ck)
+    if is_separable(src, dst):
+        px, py = _separable_coords(src, dst)
+        cols, vc = _to_index(px, src.width)
+        rows, vr = _to_index(py, src.height)
+        idx = _make_index(rows, cols, vr, vc, src.shape, dst.shape, key)
+    else:
+        px, py = _src_pixel_coords(src, dst)
+        cols, vc = _to_index(px, src.width)
+        rows, vr = _to_index(py, src.height)
+        idx = _make_index(rows, cols, vr & vc, None, src.shape, dst.shape, key)
+    _nearest_cache.put(ck, idx)
+    return idx
+
+
+def nearest_points(
+    src: Grid, x: np.ndarray, y: np.ndarray, crs: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, valid) of the source pixels holding points (x, y) given in ``crs``.
+
+    Same floor rule as ``nearest_index``; rows/cols are 0 where ``valid`` is False.
+    """
+    from grids.grid import normalize_crs
+
+    xs, ys = transform_xy(np.asarray(x), np.asarray(y), normalize_crs(crs), src.crs)
+    ia, ib, ic, id_, ie, if_ = _inv_gt(src.transform)
+    with np.errstate(invalid="ignore"):
+        px = ic + xs * ia + ys * ib
+        py = if_ + xs * id_ + ys * ie
+    cols, vc = _to_index(px, src.width)
+    rows, vr = _to_index(py, src.height)
+    valid = vr & vc
+    return np.where(valid, rows, 0), np.where(valid, cols, 0), valid
+
+
+# --------------------------------------------------------------------------------------
+# Windows
+# --------------------------------------------------------------------------------------
+def source_window(src: Grid, dst: Grid, pad: int = 1) -> tuple[int, int, int, int] | None:
+    """(row0, row1, col0, col1) of the part of ``src`` that feeds ``dst``, or None.
+
+    The bounding box of the nearest-index source pixels, grown by ``pad`` pixels
+    (1 is enough for bilinear) and clipped to the source grid.
+    """
+    idx = nearest_index(src, dst)
+    if idx.coverage == 0.0:
+        return None
+    if idx.separable:
+        assert idx.valid_cols is not None
+        r = idx.rows[idx.valid_rows]
+        c = idx.cols[idx.valid_cols]
+    else:
+        r = idx.rows[idx.valid_rows]
+        c = idx.cols[idx.valid_rows]
+    h, w = src.shape
+    return (
+        max(0, int(r.min()) - pad),
+        min(h, int(r.max()) + 1 + pad),
+        max(0, int(c.min()) - pad),
+        min(w, int(c.max()) + 1 + pad),
+    )
+
+
+def index_for_window(index: ResampleIndex, window: tuple[int, int, int, int]) -> ResampleIndex:
+    """The same index against the sub-array ``src[row0:row1, col0:col1]`` of the source.
+
+    Target pixels whose source pixel lies outside the window lose their source.
+    """
+    r0, r1, c0, c1 = (int(v) for v in window)
+    if r1 <= r0 or c1 <= c0:
+        raise GridError(f"empty source window {window!r}")
+    key = _digest(index.key, "window", r0, r1, c0, c1)
+    shape = (r1 - r0, c1 - c0)
+    if index.separable:
+        assert index.valid_cols is not None
+        rows = index.rows - r0
+        cols = index.cols - c0
+        vr = index.valid_rows & (rows >= 0) & (rows < shape[0])
+        vc = index.valid_cols & (cols >= 0) & (cols < shape[1])
+        return _make_index(rows, cols, vr, vc, shape, index.dst_shape, key)
+    rows = index.rows - r0
+    cols = index.cols - c0
+    v = index.valid_rows & (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+    return _make_index(rows, cols, v, None, shape, index.dst_shape, key)
+
+
+# --------------------------------------------------------------------------------------
+# Gather
+# --------------------------------------------------------------------------------------
+def _check_fill(dtype: np.dtype[Any], fill: float | int) -> None:
+    if dtype.kind in "fc":
+        return
+    if dtype.kind == "b":
+        if fill not in (0, 1, False, True):
+            raise GridError(f"fill {fill!r} is not representable in boolean data")
+        return
+    if dtype.kind in "iu":
+        if isinstance(fill, float) and not (math.isfinite(fill) and fill == int(fill)):
+            raise GridError(
+                f"integer data ({dtype}) needs an integer fill value (e.g. its nodata), "
+                f"got {fill!r}"
+            )
+        info = np.iinfo(dtype)
+        if not (info.min <= int(fill) <= info.max):
+            raise GridError(f"fill {fill!r} does not fit in {dtype}")
+        return
+    raise GridError(f"cannot resample data of dtype {dtype}")
+
+
+def gather(data: np.ndarray, index: ResampleIndex, fill: float = np.nan) -> np.ndarray:
+    """Resample ``data`` (..., src_H, src_W) to (..., dst_H, dst_W) through ``index``.
+
+    Target pixels without a source get ``fill``; integer data needs an integer
+    ``fill`` that its dtype can hold (the default NaN raises ``GridError``).
+    """
+    arr = np.asarray(data)
+    if arr.ndim < 2 or tuple(arr.shape[-2:]) != index.src_shape:
+        raise GridError(
+            f"data shape {arr.shape} does not end with the index source shape {index.src_shape}"
+        )
+    _check_fill(arr.dtype, fill)
+    lead = arr.shape[:-2]
+    if index.separable:
+        assert index.valid_cols is not None
+        # Two 1-D takes: rows first (contiguous row copies), then columns.
+        out = arr.take(index.rows, axis=-2).take(index.cols, axis=-1)
+        if not index.all_valid:
+            out[..., ~index.valid_rows, :] = fill
+            out[..., :, ~index.valid_cols] = fill
+        return out
+    flat_src = arr.reshape(*lead, index.src_shape[0] * index.src_shape[1])
+    assert index._flat is not None
+    out = flat_src.take(index._flat, axis=-1)
+    if not index.all_valid:
+        out[..., ~index.valid_rows] = fill
+    return out
+
+
+def reproject_nearest(
+    data: np.ndarray, src: Grid, dst: Grid, fill: float = np.nan
+) -> tuple[np.ndarray, float]:
+    """Nearest-neighbour resampling of a whole array: (result, coverage fraction 0..1)."""
+    idx = nearest_index(src, dst)
+    return gather(data, idx, fill), idx.coverage
+
+
+# --------------------------------------------------------------------------------------
+# Bilinear
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class BilinearIndex:
+    """The four source neighbours and weights of each target pixel (bilinear).
+
+    ``rows``/``cols`` (H, W) are the upper-left neighbours (clamped to the grid),
+    ``wy``/``wx`` the weights of the lower/right neighbour; ``inside`` marks
+    target centres that fall inside the source grid.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    wy: np.ndarray
+    wx: np.ndarray
+    inside: np.ndarray
+    src_shape: tuple[int, int]
+    dst_shape: tuple[int, int]
+    coverage: float
+
+
+def bilinear_index(src: Grid, dst: Grid) -> BilinearIndex:
+    """Neighbours and weights for bilinear resampling from ``src`` to ``dst`` (cached)."""
+    ck = ("bilinear", src.key(), dst.key())
+    hit = _bilinear_cache.get(ck)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    if is_separable(src, dst):
+        px1, py1 = _separable_coords(src, dst)
+        px, py = np.meshgrid(px1, py1)
+    else:
+        px, py = _src_pixel_coords(src, dst)
+    h, w = src.shape
+    with np.errstate(invalid="ignore"):
+        inside = np.isfinite(px) & np.isfinite(py) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
+        u = np.where(inside, px, 0.5) - 0.5  # pixel-centre based coordinates
+        v = np.where(inside, py, 0.5) - 0.5
+    # Clamp to the outermost centres: within half a pixel of the edge, use the edge pixel.
+    u = np.clip(u, 0.0, max(w - 1, 0))
+    v = np.clip(v, 0.0, max(h - 1, 0))
+    c0 = np.minimum(np.floor(u).astype(np.intp), max(w - 2, 0))
+    r0 = np.minimum(np.floor(v).astype(np.intp), max(h - 2, 0))
+    wx = (u - c0) if w > 1 else np.zeros_like(u)
+    wy = (v - r0) if h > 1 else np.zeros_like(v)
+    cov = float(np.count_nonzero(inside)) / inside.size
+    bidx = BilinearIndex(r0, c0, wy, wx, inside, src.shape, dst.shape, cov)
+    _bilinear_cache.put(ck, bidx)
+    return bidx
+
+
+def bilinear(
+    data: np.ndarray,
+    src: Grid,
+    dst: Grid,
+    *,
+    fill: float = np.nan,
+    nodata: float | None = None,
+) -> np.ndarray:
+    """Bilinear resampling of float data (..., src_H, src_W) -> (..., dst_H, dst_W), float64.
+
+    Source pixels that are NaN (or equal ``nodata``) drop out and the remaining
+    weights are renormalised (as GDAL does); targets with no valid neighbour or
+    outside the source get ``fill``.
+    """
+    arr = np.asarray(data)
+    if arr.ndim < 2 or tuple(arr.shape[-2:]) != src.shape:
+        raise GridError(f"data shape {arr.shape} does not end with the source shape {src.shape}")
+    b = bilinear_index(src, dst)
+    a = arr.astype(np.float64, copy=False)
+    if nodata is not None:
+        a = np.where(a == nodata, np.nan, a)
+    h, w = src.shape
+    r1 = np.minimum(b.rows + 1, h - 1)
+    c1 = np.minimum(b.cols + 1, w - 1)
+    acc = np.zeros(arr.shape[:-2] + dst.shape, dtype=np.float64)
+    wsum = np.zeros_like(acc)
+    for rr, cc, wgt in (
+        (b.rows, b.cols, (1 - b.wy) * (1 - b.wx)),
+        (b.rows, c1, (1 - b.wy) * b.wx),
+        (r1, b.cols, b.wy * (1 - b.wx)),
+        (r1, c1, b.wy * b.wx),
+    ):
+        vals = a[..., rr, cc]
+        ok = np.isfinite(vals) & (wgt > 0)
+        acc += np.where(ok, vals, 0.0) * wgt
+        wsum += np.where(ok, wgt, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = acc / wsum
+    bad = (wsum <= 0) | ~b.inside
+    out[..., bad] = fill
+    return out
