@@ -154,11 +154,27 @@ class ModelsConfig(_Section):
 
 
 class OutputConfig(_Section):
-    """The published Zarr cube (local path or s3:// URL)."""
+    """The published Zarr cubes (local path or s3:// URL of their folder).
+
+    One store per model version: ``<store>/<arch>-<manifest_hash[:12]>.zarr``.
+    """
 
     store: str = "smdown-data/cube"
-    chunk_time: int = Field(1, ge=1)
+    # Days per chunk: one (a task owns whole chunks of one day).
+    chunk_time: int = Field(1, ge=1, le=1)
+    # Spatial chunk edge in pixels; must divide grid.tile_size. None: the largest
+    # divisor of tile_size not above 1024 (1200 -> 600, 2400 -> 800).
+    chunk_size: int | None = Field(None, ge=16, le=8192)
+    # First calendar year of the time axis (SMAP L3 enhanced starts 2015-03-31).
+    first_year: int = Field(2015, ge=1950, le=2200)
+    # A day is final when its inputs cover at least this fraction of the land pixels
+    # and it is at least final_after_days old (UTC); else provisional.
     min_coverage_final: float = Field(0.5, ge=0, le=1)
+    final_after_days: int = Field(3, ge=0, le=365)
+    # Seconds a run waits for another run holding the same store/day (0: fail at once),
+    # and the age after which a lock is taken as stale.
+    lock_timeout_s: float = Field(0.0, ge=0)
+    lock_stale_after_s: float = Field(12 * 3600.0, gt=0)
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -171,6 +187,10 @@ class ClusterConfig(_Section):
     threads_per_worker: int = Field(1, ge=1)
     memory_limit: str = "auto"
     dashboard: bool = True
+    # Seconds to reach an existing scheduler before failing with one line.
+    connect_timeout_s: float = Field(10.0, gt=0)
+    # Keyword arguments of the dask-gateway / dask-kubernetes cluster constructor.
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
