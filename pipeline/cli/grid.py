@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import typer
 
 from grids.grid import Grid
@@ -16,7 +18,9 @@ def describe_grid(name: str, grid: Grid, tile_size: int | None = None) -> list[s
     unit = "degree" if grid.is_geographic else "m"
     crs = grid.crs
     if len(crs) > 60:  # a CRS without an authority code: show its PROJ string
-        crs = str(grid.to_pyproj().to_proj4() or grid.to_pyproj().name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            crs = str(grid.to_pyproj().to_proj4() or grid.to_pyproj().name)
     lines = [
         f"name:       {name}",
         f"crs:        {crs}",
