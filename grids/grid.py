@@ -171,7 +171,7 @@ class Grid:
         """(west, south, east, north) of the outer pixel edges, CRS units."""
         a = self.affine
         corners = ((0, 0), (self.width, 0), (0, self.height), (self.width, self.height))
-        xs, ys = zip(*(a * (c, r) for c, r in corners), strict=True)
+        xs, ys = zip(*(_apply(a, c, r) for c, r in corners), strict=True)
         return min(xs), min(ys), max(xs), max(ys)
 
     @property
@@ -258,8 +258,8 @@ class Grid:
         self._require_axis_aligned()
         west, south, east, north = bounds
         inv = ~self.affine
-        c0, r0 = inv * (west, north)
-        c1, r1 = inv * (east, south)
+        c0, r0 = _apply(inv, west, north)
+        c1, r1 = _apply(inv, east, south)
         cmin, cmax = sorted((c0, c1))
         rmin, rmax = sorted((r0, r1))
         col0 = max(0, math.floor(cmin + 1e-9))
@@ -314,3 +314,8 @@ def _parse_crs(crs: str) -> Any:
     from pyproj import CRS
 
     return CRS.from_user_input(crs)
+
+
+def _apply(t: Affine, x: float, y: float) -> tuple[float, float]:
+    """Affine ``t`` applied to one point (no operator: ``*`` is deprecated, ``@`` is new)."""
+    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f

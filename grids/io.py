@@ -62,7 +62,9 @@ def geotransform_offset(grid: Grid, geotransform: str | tuple[float, ...]) -> tu
     # Only the origin (numbers 1 and 4) is used: gridMET's attribute has 5 numbers, not 6.
     if len(gt) < 4:
         raise GridError(f"GeoTransform {geotransform!r} has fewer than 4 numbers")
-    col, row = ~grid.affine * (gt[0], gt[3])
+    inv = ~grid.affine
+    col = inv.a * gt[0] + inv.b * gt[3] + inv.c
+    row = inv.d * gt[0] + inv.e * gt[3] + inv.f
     return float(col), float(row)
 
 
