@@ -42,6 +42,20 @@ class SourcesConfig(_Section):
     lst_padding_days: int = Field(7, ge=0, le=16)
     et_padding_days: int = Field(7, ge=0, le=16)
     ndvi_padding_days: int = Field(0, ge=0, le=16)
+    # MODIS QC: "good" (best only), "usable" (+ LST other-quality, NDVI marginal), "any".
+    modis_qc: Literal["good", "usable", "any"] = "usable"
+    # Native pixels read beyond the requested bounds on every side.
+    margin_pixels: int = Field(2, ge=1, le=64)
+    # Fraction of a window's valid pixels that may be out of physical range and be set
+    # to NaN (counted in provenance); more raises OutOfRangeError naming the file.
+    range_tolerance: float = Field(0.01, ge=0, le=1)
+    # MODIS tiles `smdown fetch` downloads (default: the tiles covering CONUS).
+    modis_tiles: list[str] = Field(
+        default_factory=lambda: [
+            "h08v04", "h08v05", "h08v06", "h09v04", "h09v05", "h09v06", "h10v04",
+            "h10v05", "h10v06", "h11v04", "h11v05", "h12v04", "h12v05", "h13v04",
+        ]
+    )  # fmt: skip
 
 
 class GridConfig(_Section):

@@ -1,0 +1,280 @@
+"""The daily catalogue: which file serves each variable on a date, under one root.
+
+The root is laid out as the providers name their files (docs/data-layout.md);
+``[sources]`` entries override single products. The tree is scanned once per
+``Catalog`` (lazily, on first use); ``check`` and ``availability`` then work
+from that inventory without touching the disk again, so a year of
+availability is one directory walk.
+
+Modes: ``"training"`` uses MOD11A2 8-day LST and MOD13A1 500 m NDVI;
+``"maps"`` uses MOD21A1D daily LST and MOD13Q1 250 m NDVI. Both use MOD16A2
+ET, CHIRPS, SPL3SMP_E, SoilGrids, MERIT, MCD12Q1 land cover and Koeppen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pipeline.sources import chirps, modis, smap
+from pipeline.sources.base import (
+    DEFAULT_MARGIN_PIXELS,
+    DEFAULT_RANGE_TOLERANCE,
+    Provenance,
+    Source,
+)
+from pipeline.sources.chirps import ChirpsSource
+from pipeline.sources.koppen import KoppenSource
+from pipeline.sources.merit import MeritSource
+from pipeline.sources.modis import ModisSource
+from pipeline.sources.smap import SmapSource
+from pipeline.sources.soilgrids import SoilGridsSource
+from pipeline.sources.texture import TextureSource
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.config import SourcesConfig
+
+Mode = Literal["training", "maps"]
+MODES: tuple[Mode, ...] = ("training", "maps")
+Status = Literal["ok", "padded", "missing"]
+
+# Folder of each product under the root (docs/data-layout.md).
+TOP: dict[str, str] = {
+    "smap": "SMAP",
+    "modis": "MODIS",
+    "chirps": "CHIRPS",
+    "soilgrids": "SoilGrids",
+    "merit": "MERIT_DEM",
+    "koppen": "Koeppen",
+    "landcover": "MODIS",
+}
+
+# Product serving each variable, per mode.
+PRODUCTS: dict[Mode, dict[str, str]] = {
+    "training": {
+        "smap": "SPL3SMP_E",
+        "ndvi": "MOD13A1",
+        "lst": "MOD11A2",
+        "precip": "CHIRPS-2.0",
+        "sand": "SoilGrids-2.0",
+        "clay": "SoilGrids-2.0",
+        "ph": "SoilGrids-2.0",
+        "et": "MOD16A2",
+        "elevation": "MERIT-DEM",
+        "texture": "SoilGrids-2.0 (USDA triangle)",
+        "landcover": "MCD12Q1",
+        "koppen": "Beck-KG-V1",
+    },
+    "maps": {},
+}
+PRODUCTS["maps"] = {**PRODUCTS["training"], "ndvi": "MOD13Q1", "lst": "MOD21A1D"}
+
+LANDCOVER_MAX_PAD_DAYS = 3660
+"""Land cover is yearly and published late: the latest year not after the date serves it."""
+
+
+@dataclass(frozen=True)
+class ProductPaths:
+    """Where each product lives (a directory laid out as the provider's, or one file)."""
+
+    smap: Path
+    modis: Path
+    chirps: Path
+    soilgrids: Path
+    merit: Path
+    koppen: Path
+    landcover: Path
+
+    @classmethod
+    def under(cls, root: str | os.PathLike[str], **overrides: str | None) -> ProductPaths:
+        """Paths of every product under ``root``; a non-None override replaces ``root/<TOP>``."""
+        r = Path(root)
+        vals = {k: Path(overrides[k]) if overrides.get(k) else r / TOP[k] for k in TOP}
+        return cls(**vals)
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One line of ``smdown sources check``: what serves ``variable`` on the date.
+
+    ``age_days`` is the date minus the first day of the serving composite
+    (0 for daily files, None for static layers and missing inputs).
+    """
+
+    variable: str
+    files: tuple[str, ...]
+    product: str
+    age_days: int | None
+    days_stale: int | None
+    status: Status
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class _Inventory:
+    smap: dict[dt.date, list[smap.SmapGranule]]
+    modis: modis.ModisIndex
+    chirps: chirps.ChirpsIndex
+
+
+class Catalog:
+    """Every covariate source under one configured root, scanned once."""
+
+    def __init__(
+        self,
+        paths: ProductPaths,
+        *,
+        smap_quality: Literal["recommended", "any"] = "recommended",
+        modis_qc: modis.QC = "usable",
+        lst_padding_days: int = 7,
+        et_padding_days: int = 7,
+        ndvi_padding_days: int = 0,
+        margin: int = DEFAULT_MARGIN_PIXELS,
+        range_tolerance: float = DEFAULT_RANGE_TOLERANCE,
+    ) -> None:
+        self.paths = paths
+        self.smap_quality: Literal["recommended", "any"] = smap_quality
+        self.modis_qc: modis.QC = modis_qc
+        self.lst_padding_days = lst_padding_days
+        self.et_padding_days = et_padding_days
+        self.ndvi_padding_days = ndvi_padding_days
+        self.margin = margin
+        self.range_tolerance = range_tolerance
+        self._sources: dict[Mode, dict[str, Source]] = {}
+
+    @classmethod
+    def from_root(cls, root: str | os.PathLike[str], **kwargs: object) -> Catalog:
+        """A catalogue of ``root`` with defaults (keyword arguments as in ``__init__``)."""
+        return cls(ProductPaths.under(root), **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_settings(
+        cls, cfg: SourcesConfig, root: str | os.PathLike[str] | None = None
+    ) -> Catalog:
+        """The catalogue ``[sources]`` describes (``root`` replaces ``cfg.root`` when given)."""
+        paths = ProductPaths.under(
+            root if root is not None else cfg.root,
+            smap=cfg.smap,
+            modis=cfg.modis,
+            chirps=cfg.chirps,
+            soilgrids=cfg.soilgrids,
+            merit=cfg.merit,
+            koppen=cfg.koppen,
+            landcover=cfg.landcover,
+        )
+        return cls(
+            paths,
+            smap_quality=cfg.smap_quality,
+            modis_qc=cfg.modis_qc,
+            lst_padding_days=cfg.lst_padding_days,
+            et_padding_days=cfg.et_padding_days,
+            ndvi_padding_days=cfg.ndvi_padding_days,
+            margin=cfg.margin_pixels,
+            range_tolerance=cfg.range_tolerance,
+        )
+
+    # -- inventory ----------------------------------------------------------------------
+    @cached_property
+    def inventory(self) -> _Inventory:
+        """The file index of the temporal products (one walk of each product folder)."""
+        p = self.paths
+        smap_idx = smap.index_granules([p.smap]) if p.smap.is_file() else smap.scan(p.smap)
+        modis_idx = modis.scan(p.modis) if p.modis.is_dir() else {}
+        if p.landcover != p.modis:
+            lc = modis.scan(p.landcover) if p.landcover.is_dir() else {}
+            modis_idx = {**modis_idx, "MCD12Q1": lc.get("MCD12Q1", {})}
+        chirps_idx = chirps.index_files([p.chirps]) if p.chirps.is_file() else chirps.scan(p.chirps)
+        return _Inventory(smap_idx, modis_idx, chirps_idx)
+
+    def sources(self, mode: Mode = "training") -> dict[str, Source]:
+        """Every source of ``mode`` keyed by feature name plus texture, landcover, koppen."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode in self._sources:
+            return self._sources[mode]
+        inv = self.inventory
+        p = self.paths
+        kw = {"margin": self.margin, "range_tolerance": self.range_tolerance}
+        lst, ndvi = ("MOD11A2", "MOD13A1") if mode == "training" else ("MOD21A1D", "MOD13Q1")
+        lst_pad = self.lst_padding_days if modis.PRODUCTS[lst].period_days > 1 else 0
+        mod = str(p.modis)
+
+        def msrc(short: str, pad: int, where: str = mod) -> ModisSource:
+            return ModisSource(
+                short, inv.modis, max_pad_days=pad, qc=self.modis_qc, where=where, **kw
+            )
+
+        sand = SoilGridsSource("sand", p.soilgrids, **kw)
+        clay = SoilGridsSource("clay", p.soilgrids, **kw)
+        out: dict[str, Source] = {
+            "smap": SmapSource(inv.smap, quality=self.smap_quality, where=str(p.smap), **kw),
+            "ndvi": msrc(ndvi, self.ndvi_padding_days),
+            "lst": msrc(lst, lst_pad),
+            "precip": ChirpsSource(inv.chirps, where=str(p.chirps), **kw),
+            "sand": sand,
+            "clay": clay,
+            "ph": SoilGridsSource("ph", p.soilgrids, **kw),
+            "et": msrc("MOD16A2", self.et_padding_days),
+            "elevation": MeritSource(p.merit, **kw),
+            "texture": TextureSource(sand, clay),
+            "landcover": msrc("MCD12Q1", LANDCOVER_MAX_PAD_DAYS, str(p.landcover)),
+            "koppen": KoppenSource(p.koppen, margin=self.margin),
+        }
+        self._sources[mode] = out
+        return out
+
+    # -- reports ------------------------------------------------------------------------
+    def check(self, date: dt.date, mode: Mode = "training") -> list[CheckRow]:
+        """What serves each variable on ``date`` (no pixel read): file, age, status."""
+        rows: list[CheckRow] = []
+        for name, src in self.sources(mode).items():
+            prov = src.available(date)
+            rows.append(_row(name, prov, date, PRODUCTS[mode][name]))
+        return rows
+
+    def availability(self, start: dt.date, end: dt.date, mode: Mode = "training") -> pd.DataFrame:
+        """Status ("ok"/"padded"/"missing") of every variable for every day in [start, end].
+
+        Rows are dates, columns variables; built from the one-time inventory.
+        """
+        import pandas as pd
+
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        srcs = self.sources(mode)
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        static = {n: _status(s.available(None)) for n, s in srcs.items() if _is_static(n)}
+        data: dict[str, list[str]] = {}
+        for name, src in srcs.items():
+            if name in static:
+                data[name] = [static[name]] * len(days)
+            else:
+                data[name] = [_status(src.available(d)) for d in days]
+        frame = pd.DataFrame(data, index=pd.DatetimeIndex(days, name="date"))
+        return frame
+
+
+STATIC = frozenset({"sand", "clay", "ph", "elevation", "texture", "koppen"})
+
+
+def _is_static(name: str) -> bool:
+    return name in STATIC
+
+
+def _status(prov: Provenance | None) -> Status:
+    if prov is None:
+        return "missing"
+    return "padded" if prov.days_stale > 0 else "ok"
+
+
+def _row(name: str, prov: Provenance | None, date: dt.date, product: str) -> CheckRow:
+    if prov is None:
+        return CheckRow(name, (), product, None, None, "missing")
+    age = (date - prov.composite_start).days if prov.composite_start is not None else None
+    return CheckRow(name, prov.files, prov.product, age, prov.days_stale, _status(prov), prov.note)
