@@ -31,11 +31,15 @@ def read_grid(path: str | os.PathLike[str]) -> Grid:
     from rasterio.errors import RasterioIOError
 
     p = os.fspath(path)
+    from rasterio.errors import CRSError as RioCRSError
+
     try:
         with rasterio.open(p) as ds:
             crs = ds.crs
             transform = ds.transform
             shape = (ds.height, ds.width)
+    except RioCRSError as exc:
+        raise CRSError(f"{p}: cannot parse the raster's CRS: {exc}") from exc
     except RasterioIOError as exc:
         raise GridError(f"{p}: cannot open raster: {exc}") from exc
     if crs is None or not crs.to_wkt():
