@@ -462,7 +462,7 @@ def test_raster_without_crs_names_the_file(tmp_path: Path) -> None:
         transform=from_origin(0, 3, 1, 1),
     ) as ds:  # fmt: skip
         ds.write(np.zeros((1, 3, 4), dtype="float32"))
-    with pytest.raises(CRSError, match="no_crs.tif"):
+    with pytest.raises(CRSError, match=r"no_crs\.tif"):
         read_grid(p)
     vrt = tmp_path / "garbage_srs.vrt"
     vrt.write_text(
@@ -472,7 +472,7 @@ def test_raster_without_crs_names_the_file(tmp_path: Path) -> None:
         f'<SourceFilename relativeToVRT="0">{p}</SourceFilename><SourceBand>1</SourceBand>'
         f"</SimpleSource></VRTRasterBand></VRTDataset>"
     )
-    with pytest.raises(CRSError, match="garbage_srs.vrt"):
+    with pytest.raises(CRSError, match=r"garbage_srs\.vrt"):
         read_grid(vrt)
 
 
@@ -486,12 +486,12 @@ def test_netcdf_with_unparseable_crs_names_the_file(tmp_path: Path) -> None:
         crs.attrs["spatial_ref"] = "PROJCS[nonsense"
         v = f.create_variable("sm", ("y", "x"), data=np.zeros((3, 4), dtype="f4"))
         v.attrs["grid_mapping"] = "crs"
-    with pytest.raises(CRSError, match="bad_crs.nc"):
+    with pytest.raises(CRSError, match=r"bad_crs\.nc"):
         read_netcdf_grid(p, "sm")
-    with pytest.raises(GridError, match="bad_crs.nc"):
+    with pytest.raises(GridError, match=r"bad_crs\.nc"):
         read_netcdf_grid(p, "nope")
 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(GridError, match="missing.tif"):
+    with pytest.raises(GridError, match=r"missing\.tif"):
         read_grid(tmp_path / "missing.tif")
