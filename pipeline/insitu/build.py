@@ -519,9 +519,13 @@ def _ameriflux(
         _fail_or_skip(counter, strict, exc)
     bifs: list[tuple[str, Member]] = []
     data: dict[str, list[tuple[tuple[int, ...], int, Member]]] = {}
+    ignored = 0
     for m in members:
         low = m.name.lower()
         if low.startswith(".") or "__MACOSX" in m.parts:
+            continue
+        if not m.name.startswith("AMF_"):
+            ignored += 1  # LICENSE, README, ...: not part of an AmeriFlux delivery
             continue
         if (b := BIF_RE.match(m.name)) is not None:
             bifs.append((b["date"], m))
@@ -535,6 +539,8 @@ def _ameriflux(
                 strict,
                 InsituError(m, "not an AmeriFlux BASE CSV or BIF (AMF_<SITE>_BASE_<HH|HR>_...)"),
             )
+    if ignored:
+        counter.notes.append(f"AmeriFlux: {ignored} file(s) not named AMF_* ignored")
     meta: dict[str, BifSite] = {}
     for _date, m in sorted(bifs, key=lambda x: (x[0], str(x[1]))):  # later BIF wins
         try:
