@@ -144,8 +144,15 @@ class NativeRaster:
         if self.lattice is not None:
             r0, c0 = self.offset
             h, w = self.grid.shape
-            if self.lattice.window(r0, r0 + h, c0, c0 + w) != self.grid:
-                raise ValueError("grid is not the window of lattice at offset")
+            expect = self.lattice.window(r0, r0 + h, c0, c0 + w)
+            px = min(abs(self.lattice.transform[0]), abs(self.lattice.transform[4]))
+            off = max(
+                abs(a - b) for a, b in zip(expect.transform, self.grid.transform, strict=True)
+            )
+            if expect.crs != self.grid.crs or off > 1e-6 * px:
+                raise ValueError(
+                    f"grid {self.grid!r} is not the window of lattice at {self.offset}"
+                )
         if self.data.dtype != np.float32:
             object.__setattr__(self, "data", self.data.astype(np.float32))
 

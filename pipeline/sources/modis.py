@@ -290,8 +290,13 @@ class _Layer:
     fills: tuple[float, ...]
 
 
-def paste_hdf(path: str, layer: str, window: Grid, out: np.ndarray) -> _Layer | None:
-    """Read ``layer`` of an HDF4-EOS granule where it overlaps ``window`` into ``out``."""
+def paste_hdf(
+    path: str, layer: str, window: Grid, out: np.ndarray, *, mask_fill: bool = True
+) -> _Layer | None:
+    """Read ``layer`` of an HDF4-EOS granule where it overlaps ``window`` into ``out``.
+
+    ``mask_fill=False`` keeps ``_FillValue`` pixels (QC layers: MOD11 QC fill 0 = good).
+    """
     from pyhdf.error import HDF4Error
 
     sd = _hdf_open(path)
@@ -317,7 +322,7 @@ def paste_hdf(path: str, layer: str, window: Grid, out: np.ndarray) -> _Layer | 
         sd.end()
     fills = tuple(float(v) for v in np.atleast_1d(a.get("_FillValue", [])))
     vals = block.astype(np.float64)
-    for f in fills:
+    for f in fills if mask_fill else ():
         vals[block == f] = np.nan
     out[r0:r1, c0:c1] = vals
     s = float(a.get("scale_factor", 1.0))
@@ -456,7 +461,7 @@ def read_modis_file(
     rc = window_rows_cols(fgrid, bounds, margin)
     if rc is None:
         raise MissingInputError(p, f"file extent does not cover {bounds}", variable=prod.variable)
-    window = fgrid.window(*rc)
+    window = lattice.window(f_row + rc[0], f_row + rc[1], f_col + rc[2], f_col + rc[3])
     days = composite_length(start, prod.period_days) if start else prod.period_days
     data, note = _read_granule_layers(
         prod,
@@ -506,9 +511,11 @@ def _read_granule_layers(
     if qc != "any" and prod.qc_layer is not None:
         q = np.full(window.shape, np.nan, dtype=np.float64)
         if tif_qc is not None:
-            paste(tif_qc, window, q, crs_ok=is_modis_sinusoidal, crs_desc=CRS_DESC)
+            paste(
+                tif_qc, window, q, crs_ok=is_modis_sinusoidal, crs_desc=CRS_DESC, keep_nodata=True
+            )
         elif hdf is not None:
-            paste_hdf(hdf, prod.qc_layer, window, q)
+            paste_hdf(hdf, prod.qc_layer, window, q, mask_fill=False)
         rejected = _qc_mask(prod, q, qc) & np.isfinite(raw)
         raw[rejected] = np.nan
         n_rej = int(rejected.sum())

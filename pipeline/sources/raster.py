@@ -150,11 +150,13 @@ def paste(
     crs_ok: CRSCheck,
     crs_desc: str,
     band: int = 1,
+    keep_nodata: bool = False,
 ) -> BandInfo | None:
     """Read the part of ``path`` overlapping ``window`` into ``out`` (float64, NaN-filled).
 
     Stored values are copied as they are (no scale); the file's nodata becomes
-    NaN. Returns the band metadata, or None when the file does not overlap.
+    NaN (unless ``keep_nodata``: QC layers). Returns the band metadata, or None when the
+    file does not overlap.
     """
     from rasterio.errors import RasterioError
     from rasterio.windows import Window
@@ -173,11 +175,8 @@ def paste(
         except RasterioError as exc:
             raise CorruptFileError(path, f"cannot read pixels (truncated?): {exc}") from exc
     vals = block.astype(np.float64)
-    if info.nodata is not None:
-        if math.isnan(info.nodata):
-            pass
-        else:
-            vals[block == np.array(info.nodata).astype(block.dtype)] = np.nan
+    if info.nodata is not None and not keep_nodata and not math.isnan(info.nodata):
+        vals[block == np.array(info.nodata).astype(block.dtype)] = np.nan
     out[r0:r1, c0:c1] = vals
     return info
 

@@ -310,7 +310,8 @@ def read_smap(
         .with_note(f"AM+PM mean in {both} cells")
         .with_note(range_note(n_bad, VARIABLE))
     )
-    return NativeRaster(fgrid.window(r0, r1, c0, c1), data, prov, EASE2_M09, (row0 + r0, col0 + c0))
+    window = EASE2_M09.window(row0 + r0, row0 + r1, col0 + c0, col0 + c1)
+    return NativeRaster(window, data, prov, EASE2_M09, (row0 + r0, col0 + c0))
 
 
 class SmapSource:
