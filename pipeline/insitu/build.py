@@ -158,6 +158,10 @@ def load_insitu(out: str | os.PathLike[str]) -> InsituResult:
         sites = pd.read_parquet(sites_path)
     except (OSError, ValueError) as exc:
         raise InsituError(daily_path, f"not a readable in-situ table: {exc}") from exc
+    for frame in (daily, sites):  # same dtypes as built: str columns as object
+        for col in frame.columns:
+            if pd.api.types.is_string_dtype(frame[col].dtype) and frame[col].dtype != object:
+                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     report = QCReport()
     if qc_path.exists():
         report = QCReport.from_dict(json.loads(qc_path.read_text(encoding="utf-8")))
