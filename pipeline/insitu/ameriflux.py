@@ -326,8 +326,8 @@ def read_ameriflux(
     if not site_id:
         raise InsituError(label, "not an AmeriFlux BASE file: no '# Site:' line and no AMF_ name")
     version = meta.get("version") or (m["ver"] if m else None)
-    bif = _resolve_bif(bif_source, site_id, label)
     frame = _read_base_table(body, label)
+    bif = _resolve_bif(bif_source, site_id, label)
     start = _timestamps(frame["TIMESTAMP_START"], label, "TIMESTAMP_START")
     end = _timestamps(frame["TIMESTAMP_END"], label, "TIMESTAMP_END")
     if ((end - start) <= np.timedelta64(0, "s")).any():
