@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -59,8 +60,10 @@ class ResampleIndex:
 
     Separable (same CRS, axis-aligned): ``rows`` (H,) and ``cols`` (W,) with
     ``valid_rows`` (H,) and ``valid_cols`` (W,). Otherwise ``rows``/``cols`` are
-    (H, W) and ``valid_rows`` is the (H, W) mask (``valid_cols`` is None). Entries
-    without a source hold 0 (a safe index) and are filled by ``gather``.
+    (H, W) int32 arrays (compact: an index lives in a cache for the whole run) and
+    ``valid_rows`` is the (H, W) mask (``valid_cols`` is None); cast to int64
+    before computing flat offsets. Entries without a source hold 0 (a safe
+    index) and are filled by ``gather``.
     """
 
     rows: np.ndarray
@@ -87,6 +90,12 @@ class ResampleIndex:
     @property
     def all_valid(self) -> bool:
         return self.coverage == 1.0
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this index (bytes), for the cache budget."""
+        arrays = (self.rows, self.cols, self.valid_rows, self.valid_cols, self._flat)
+        return sum(a.nbytes for a in arrays if a is not None)
 
     def rows_2d(self) -> np.ndarray:
         """(H, W) source row of every target pixel (0 where no source)."""
@@ -127,6 +136,9 @@ def _make_index(
     if vc is None:
         n_valid = int(np.count_nonzero(vr))
         flat = rows * src_shape[1] + cols
+        # 2-D indices are kept compact (int32); ``flat`` (intp) is what gather uses.
+        if max(src_shape) < 2**31:
+            rows, cols = rows.astype(np.int32), cols.astype(np.int32)
     else:
         n_valid = int(np.count_nonzero(vr)) * int(np.count_nonzero(vc))
         flat = None
@@ -222,8 +234,12 @@ def _separable_coords(src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
 # Nearest index (cached)
 # --------------------------------------------------------------------------------------
 class _LRU:
-    def __init__(self, size: int) -> None:
+    """A thread-safe LRU cache bounded by entries and by the bytes its values hold."""
+
+    def __init__(self, size: int, max_bytes: int) -> None:
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.data: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -236,18 +252,27 @@ class _LRU:
 
     def put(self, key: tuple[str, ...], value: Any) -> None:
         with self.lock:
+            old = self.data.pop(key, None)
+            if old is not None:
+                self.bytes -= old.nbytes
             self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
+            self.bytes += value.nbytes
+            while len(self.data) > 1 and (
+                len(self.data) > self.size or self.bytes > self.max_bytes
+            ):
+                _, evicted = self.data.popitem(last=False)
+                self.bytes -= evicted.nbytes
 
     def clear(self) -> None:
         with self.lock:
             self.data.clear()
+            self.bytes = 0
 
 
-_nearest_cache = _LRU(_CACHE_SIZE)
-_bilinear_cache = _LRU(_CACHE_SIZE)
+#: Cache budget per kind of index, MB (environment ``SMDOWN_GRIDS_CACHE_MB``, default 1024).
+CACHE_MB = int(os.environ.get("SMDOWN_GRIDS_CACHE_MB", "1024"))
+_nearest_cache = _LRU(_CACHE_SIZE, CACHE_MB * 2**20)
+_bilinear_cache = _LRU(_CACHE_SIZE, CACHE_MB * 2**20)
 
 
 def clear_caches() -> None:
@@ -433,6 +458,11 @@ class BilinearIndex:
     src_shape: tuple[int, int]
     dst_shape: tuple[int, int]
     coverage: float
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this index (bytes), for the cache budget."""
+        return sum(a.nbytes for a in (self.rows, self.cols, self.wy, self.wx, self.inside))
 
 
 def bilinear_index(src: Grid, dst: Grid) -> BilinearIndex:

@@ -80,7 +80,8 @@ def gdal_choice(src: Grid, dst: Grid, *, exact: bool = True) -> np.ndarray:
 
 def our_choice(src: Grid, dst: Grid) -> np.ndarray:
     idx = nearest_index(src, dst)
-    return np.where(idx.valid, idx.rows_2d() * src.width + idx.cols_2d(), -1)
+    rows = idx.rows_2d().astype(np.int64)
+    return np.where(idx.valid, rows * src.width + idx.cols_2d(), -1)
 
 
 def assert_same_choice(src: Grid, dst: Grid) -> float:
@@ -403,6 +404,22 @@ def test_index_is_cached_and_read_only() -> None:
     assert a.key == nearest_index(Grid(src.crs, src.transform, src.shape), dst).key
     with pytest.raises(ValueError):
         a.rows[0] = 3
+
+
+def test_cache_is_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grids import resample
+
+    cache = resample._LRU(size=100, max_bytes=3 * 2**20)
+    monkeypatch.setattr(resample, "_nearest_cache", cache)
+    src = named_grid("chirps-p05")
+    tiles = [named_grid("conus-90m").window(0, 300, i * 300, (i + 1) * 300) for i in range(8)]
+    a = nearest_index(named_grid("modis-h10v05-500m"), tiles[0])  # 2-D: ~1.1 MB
+    assert a.nbytes > 2**20
+    for t in tiles[1:]:
+        nearest_index(named_grid("modis-h10v05-500m"), t)
+    assert cache.bytes <= 3 * 2**20 and len(cache.data) < 8
+    assert nearest_index(src, tiles[0]).separable
+    assert nearest_index(named_grid("modis-h10v05-500m"), tiles[0]) is not a  # evicted
 
 
 def test_nearest_points_matches_the_grid_index() -> None:
