@@ -140,6 +140,9 @@ class TableConfig(_Section):
     # What validation rows carry in w_*: "class" = the weight of their class as counted
     # over the training rows (1.0 for a class unseen in training), "one" = 1.0.
     validation_weights: Literal["class", "one"] = "class"
+    # Sites are read in groups of target-grid blocks this many pixels on a side (90 m:
+    # 4800 = 4 degrees); each source is read once per group and date over its sites.
+    group_pixels: int = Field(4800, ge=1)
     # Feature screening (paper 2.0.1/2.0.2).
     screen_corr_threshold: float = Field(0.1, gt=0, lt=1)
     screen_rf_fraction: float = Field(0.25, gt=0, lt=1)

@@ -68,13 +68,13 @@ COLUMNS: tuple[str, ...] = (
 )
 
 DTYPES: dict[str, str] = {
-    "site_id": "object",
+    "site_id": "str",
     "date": "datetime64[ns]",
     "sm": "float64",
     **dict.fromkeys(FEATURE_NAMES, "float32"),
     **dict.fromkeys(CATEGORICALS, "int16"),
-    **dict.fromkeys(NAME_COLUMNS, "object"),
-    "split": "object",
+    **dict.fromkeys(NAME_COLUMNS, "str"),
+    "split": "str",
     "fold": "int8",
     "cv_holdout": "bool",
     **dict.fromkeys(WEIGHT_COLUMNS, "float64"),
@@ -83,9 +83,9 @@ DTYPES: dict[str, str] = {
     "et_composite": "datetime64[ns]",
     "et_days_stale": "int16",
     "ndvi_composite": "datetime64[ns]",
-    "smap_file": "object",
-    "network": "object",
-    "group": "object",
+    "smap_file": "str",
+    "network": "str",
+    "group": "str",
     "lat": "float64",
     "lon": "float64",
     "row": "int64",
@@ -102,8 +102,8 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
         raise TableError(f"table lacks column(s) {missing}")
     out = df.loc[:, list(COLUMNS)].copy()
     for col, dtype in DTYPES.items():
-        if dtype == "object":
-            out[col] = out[col].astype(str).astype(object)
+        if dtype == "str":
+            out[col] = out[col].where(out[col].notna(), "").astype(str)
         elif str(out[col].dtype) != dtype:
             try:
                 out[col] = out[col].astype(np.dtype(dtype))
@@ -158,7 +158,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise TableError(f"{p}: table lacks column(s) {missing}")
-    return df
+    return conform(df)
 
 
 def table_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
