@@ -406,6 +406,23 @@ def test_index_is_cached_and_read_only() -> None:
         a.rows[0] = 3
 
 
+def test_index_is_thread_safe() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grids.resample import clear_caches
+
+    clear_caches()
+    src = named_grid("modis-h10v05-1000m")
+    tiles = [named_grid("conus-90m").window(12000, 12100, i * 100, (i + 1) * 100) for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda t: our_choice(src, t), tiles * 3))
+    clear_caches()
+    for k, t in enumerate(tiles):
+        expected = our_choice(src, t)
+        for rep in range(3):
+            np.testing.assert_array_equal(got[rep * 8 + k], expected)
+
+
 def test_cache_is_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     from grids import resample
 
