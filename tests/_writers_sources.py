@@ -214,9 +214,15 @@ def write_soilgrids(root: Path, prop: str, stored: np.ndarray | int) -> Path:
     return write_geotiff(path, data, grid, nodata=-32768, crs="ESRI:54052")
 
 
-def write_merit_tile(root: Path, metres: np.ndarray | float, *, tile: str = "n35w100") -> Path:
-    """A MERIT tile file (cropped to ``REGION`` to stay small, georeferenced on the lattice)."""
-    grid = merit.LATTICE.crop(REGION)
+def write_merit_tile(
+    root: Path,
+    metres: np.ndarray | float,
+    *,
+    tile: str = "n35w100",
+    bounds: tuple[float, float, float, float] = REGION,
+) -> Path:
+    """A MERIT tile file (cropped to ``bounds`` to stay small, georeferenced on the lattice)."""
+    grid = merit.LATTICE.crop(bounds)
     data = np.broadcast_to(np.float32(metres), grid.shape).astype(np.float32)
     return write_geotiff(root / "MERIT_DEM" / f"{tile}_dem.tif", data, grid, nodata=-9999.0)
 
@@ -225,3 +231,49 @@ def write_koppen(root: Path, codes: np.ndarray | int) -> Path:
     grid = Grid.from_bounds(REGION, 1 / 120, "EPSG:4326")
     data = np.broadcast_to(np.uint8(codes), grid.shape).astype(np.uint8)
     return write_geotiff(root / "Koeppen" / "Beck_KG_V1_present_0p0083.tif", data, grid, nodata=0)
+
+
+# -- a whole small world ------------------------------------------------------------------
+def write_modis_value(
+    root: Path, short: str, start: dt.date, physical: float, *, qc: int = 0
+) -> None:
+    """One composite of ``short`` over ``REGION`` holding one physical value (product units)."""
+    prod = modis.PRODUCTS[short]
+    grid = modis_crop(short)
+    if prod.kind == "lst":
+        raw, dtype, nodata = (physical + 273.15) / 0.02, np.uint16, 0
+    elif prod.kind == "ndvi":
+        raw, dtype, nodata = physical / 1e-4, np.int16, -3000
+    elif prod.kind == "et":
+        days = (
+            8 if start.timetuple().tm_yday < 361 else (dt.date(start.year, 12, 31) - start).days + 1
+        )
+        raw, dtype, nodata = physical * days / 0.1, np.int16, 32767
+    else:
+        raw, dtype, nodata = physical, np.uint8, 255
+    data = np.full(grid.shape, round(raw), dtype)
+    write_modis_layer(root, short, start, prod.layer, data, grid, nodata=nodata)
+    if prod.qc_layer is not None:
+        qdtype = (
+            np.uint16 if short == "MOD21A1D" else (np.int8 if prod.kind == "ndvi" else np.uint8)
+        )
+        write_modis_layer(root, short, start, prod.qc_layer, np.full(grid.shape, qc, qdtype), grid)
+
+
+def write_world(root: Path, days: list[dt.date]) -> None:
+    """Every product over ``REGION`` for ``days`` (composites whose period holds them)."""
+    from pipeline.sources.padding import composite_start
+
+    for i, d in enumerate(days):
+        write_smap(root, d, 0.2 + 0.01 * i, 0.2 + 0.01 * i)
+        write_chirps(root, d, float(i))
+        write_modis_value(root, "MOD21A1D", d, 20.0 + i)
+    for short, value in (("MOD11A2", 25.0), ("MOD13A1", 0.6), ("MOD13Q1", 0.65), ("MOD16A2", 2.0)):
+        for s in sorted({composite_start(d, modis.PRODUCTS[short].period_days) for d in days}):
+            write_modis_value(root, short, s, value)
+    write_modis_value(root, "MCD12Q1", dt.date(days[0].year - 1, 1, 1), 10)
+    write_soilgrids(root, "sand", 423)
+    write_soilgrids(root, "clay", 181)
+    write_soilgrids(root, "phh2o", 65)
+    write_merit_tile(root, 320.0)
+    write_koppen(root, 14)

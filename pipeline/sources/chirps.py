@@ -104,6 +104,17 @@ def read_chirps_tif(
     return NativeRaster(window, data, prov, info.grid, (rc[0], rc[2]))
 
 
+def _snap(res: float) -> float:
+    """Cell size from float32 coordinates, rounded to 1e-6 degree (0.05 stays 0.05)."""
+    return round(res, 6)
+
+
+def _snap_edge(edge: float, res: float) -> float:
+    """An edge computed from float32 centres, snapped to the lattice when within 1e-3 cell."""
+    k = round(edge / res)
+    return k * res if abs(edge / res - k) < 1e-3 else edge
+
+
 def _nc_time_origin(units: str, path: object) -> dt.date:
     m = re.match(r"\s*days since (\d{4})-(\d{1,2})-(\d{1,2})", units)
     if m is None:
@@ -152,12 +163,12 @@ def read_chirps_nc(
             )
         if lat.size < 2 or lon.size < 2:
             raise SchemaError(path, "latitude/longitude need at least two values")
-        rx, ry = float(lon[1] - lon[0]), float(abs(lat[1] - lat[0]))
+        rx = _snap(float(lon[-1] - lon[0]) / (lon.size - 1))
+        ry = _snap(float(abs(lat[-1] - lat[0])) / (lat.size - 1))
         ascending = lat[1] > lat[0]
-        north = float(lat.max()) + ry / 2
-        grid = Grid(
-            "EPSG:4326", (rx, 0.0, float(lon[0]) - rx / 2, 0.0, -ry, north), (lat.size, lon.size)
-        )
+        west = _snap_edge(float(lon.min()) - rx / 2, rx)
+        north = _snap_edge(float(lat.max()) + ry / 2, ry)
+        grid = Grid("EPSG:4326", (rx, 0.0, west, 0.0, -ry, north), (lat.size, lon.size))
         rc = window_rows_cols(grid, bounds, margin)
         if rc is None:
             raise MissingInputError(path, f"file extent does not cover {bounds}", variable=VARIABLE)
