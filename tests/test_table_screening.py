@@ -67,3 +67,32 @@ def test_constant_variable_gets_marks_and_bad_input_errors() -> None:
         screen_features(df, TableConfig(), features=["strong", "missing"])
     with pytest.raises(TableError, match="too few"):
         screen_features(df.head(5), TableConfig(), features=["strong", "noise"])
+
+
+def test_features_command_writes_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMDOWN__TABLE__SCREEN_RF_TREES", "10")
+    from models.features import FEATURE_NAMES
+    from pipeline.cli import main
+    from pipeline.table import COLUMNS, DTYPES, write_table
+
+    rng = np.random.default_rng(7)
+    base = _table(seed=5, n_sites=20, days=30)
+    n = len(base)
+    df = pd.DataFrame({c: np.zeros(n, dtype=DTYPES[c]) for c in COLUMNS if DTYPES[c] != "str"})
+    for c in COLUMNS:
+        if DTYPES[c] == "str":
+            df[c] = "x"
+    df["site_id"], df["split"], df["sm"] = base["site_id"], base["split"], base["sm"]
+    df["date"] = pd.Timestamp("2020-06-01") + pd.to_timedelta(np.tile(np.arange(30), 20), "D")
+    for name in FEATURE_NAMES:
+        df[name] = rng.uniform(0, 1, n).astype(np.float32)
+    df["smap"] = base["strong"].astype(np.float32)
+    table = write_table(df, tmp_path / "t.parquet")
+    out = tmp_path / "rep"
+    assert main(["features", "--table", str(table), "--out", str(out)]) == 0
+    data = json.loads((out / "screening.json").read_text())
+    assert "smap" in data["kept"] and len(data["lovo"]) == len(FEATURE_NAMES)
+    assert data["lovo"][0]["name"] == "smap"
+    assert main(["features", "--table", str(tmp_path / "absent.parquet")]) == 1
