@@ -95,7 +95,10 @@ class ProductPaths:
     def under(cls, root: str | os.PathLike[str], **overrides: str | None) -> ProductPaths:
         """Paths of every product under ``root``; a non-None override replaces ``root/<TOP>``."""
         r = Path(root)
-        vals = {k: Path(overrides[k]) if overrides.get(k) else r / TOP[k] for k in TOP}
+        vals: dict[str, Path] = {}
+        for k in TOP:
+            v = overrides.get(k)
+            vals[k] = Path(v) if v else r / TOP[k]
         return cls(**vals)
 
 
@@ -200,28 +203,40 @@ class Catalog:
             return self._sources[mode]
         inv = self.inventory
         p = self.paths
-        kw = {"margin": self.margin, "range_tolerance": self.range_tolerance}
+        m, tol = self.margin, self.range_tolerance
         lst, ndvi = ("MOD11A2", "MOD13A1") if mode == "training" else ("MOD21A1D", "MOD13Q1")
         lst_pad = self.lst_padding_days if modis.PRODUCTS[lst].period_days > 1 else 0
         mod = str(p.modis)
 
         def msrc(short: str, pad: int, where: str = mod) -> ModisSource:
             return ModisSource(
-                short, inv.modis, max_pad_days=pad, qc=self.modis_qc, where=where, **kw
+                short,
+                inv.modis,
+                max_pad_days=pad,
+                qc=self.modis_qc,
+                where=where,
+                margin=m,
+                range_tolerance=tol,
             )
 
-        sand = SoilGridsSource("sand", p.soilgrids, **kw)
-        clay = SoilGridsSource("clay", p.soilgrids, **kw)
+        sand = SoilGridsSource("sand", p.soilgrids, margin=m, range_tolerance=tol)
+        clay = SoilGridsSource("clay", p.soilgrids, margin=m, range_tolerance=tol)
         out: dict[str, Source] = {
-            "smap": SmapSource(inv.smap, quality=self.smap_quality, where=str(p.smap), **kw),
+            "smap": SmapSource(
+                inv.smap,
+                quality=self.smap_quality,
+                where=str(p.smap),
+                margin=m,
+                range_tolerance=tol,
+            ),
             "ndvi": msrc(ndvi, self.ndvi_padding_days),
             "lst": msrc(lst, lst_pad),
-            "precip": ChirpsSource(inv.chirps, where=str(p.chirps), **kw),
+            "precip": ChirpsSource(inv.chirps, where=str(p.chirps), margin=m, range_tolerance=tol),
             "sand": sand,
             "clay": clay,
-            "ph": SoilGridsSource("ph", p.soilgrids, **kw),
+            "ph": SoilGridsSource("ph", p.soilgrids, margin=m, range_tolerance=tol),
             "et": msrc("MOD16A2", self.et_padding_days),
-            "elevation": MeritSource(p.merit, **kw),
+            "elevation": MeritSource(p.merit, margin=m, range_tolerance=tol),
             "texture": TextureSource(sand, clay),
             "landcover": msrc("MCD12Q1", LANDCOVER_MAX_PAD_DAYS, str(p.landcover)),
             "koppen": KoppenSource(p.koppen, margin=self.margin),
