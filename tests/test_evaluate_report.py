@@ -21,7 +21,7 @@ from pipeline.evaluate import (
     score,
 )
 from pipeline.evaluate.analysis import head_to_head, site_pca
-from pipeline.evaluate.evaluation import Predictor, predict_rows
+from pipeline.evaluate.evaluation import FoldRows, Predictor, predict_rows
 from pipeline.evaluate.metrics import site_scores
 from pipeline.evaluate.report import TABLE5
 from pipeline.evaluate.testing import LinearEnsemble, station_table
@@ -33,8 +33,11 @@ def _loader(_: Path) -> Predictor:
     return FAKE
 
 
-def _trainer(arch: str, rows: pd.DataFrame, out_dir: Path, seed: int, epochs: int) -> Path:
-    """Stands in for models.train: records what a fold was trained on."""
+def _trainer(
+    arch: str, table: pd.DataFrame, fold: int, out_dir: Path, seed: int, epochs: int
+) -> Path:
+    """Stands in for models.train: records what a fold's selector would train on."""
+    rows = table.loc[FoldRows(fold)(table)]
     (out_dir / "trained.json").write_text(
         json.dumps({"arch": arch, "sites": sorted(rows["site_id"].unique()), "seed": seed})
     )
@@ -83,6 +86,7 @@ def test_every_table_and_figure_is_produced(validation_run: tuple[Path, object])
         "validation_sites",
         "validation_head_to_head",
         "validation_table4",
+        "validation_pca_sites",
     ):
         assert name in tables and not tables[name].empty, name
     t6 = tables["validation_table6_dense"].set_index("model")
@@ -137,8 +141,14 @@ def test_class_without_sites_in_split_says_so(tmp_path: Path) -> None:
     # Texture 9 (sandy loam) only in training: validation has no site of it.
     table.loc[table["texture"] == 9, "split"] = "train"
     results = run_evaluation(
-        table, {"dense": tmp_path}, split="validation", out_dir=tmp_path, loader=_loader
+        table,
+        {"dense": tmp_path},
+        split="validation",
+        out_dir=tmp_path,
+        loader=_loader,
+        make_figures=False,
     )
+    assert not results.figures
     tex = results.tables["validation_class_texture"]
     row = tex[tex["code"] == 9]
     assert len(row) == 1 and row["model"].iloc[0] == ""
@@ -157,6 +167,7 @@ def test_named_groups_and_empty_group(tmp_path: Path) -> None:
         loader=_loader,
         groups=["NET0"],
         write=False,
+        make_figures=False,
     )
     g = results.tables["validation_groups"]
     assert set(g["group"]) == {"NET0"} and set(g["model"]) == {"dense", SMAP}
@@ -172,6 +183,7 @@ def test_named_groups_and_empty_group(tmp_path: Path) -> None:
             loader=_loader,
             groups=["Little Washita"],
             write=False,
+            make_figures=False,
         )
 
 
@@ -233,6 +245,7 @@ def test_cv_trains_each_fold_on_its_own_sites_on_a_dask_client(tmp_path: Path) -
             loader=_loader,
             seed=11,
             epochs=1,
+            make_figures=False,
         )
     folds = results.tables["cv_folds"]
     assert sorted(folds["fold"].unique()) == [0, 1, 2, 3, 4]
@@ -249,4 +262,14 @@ def test_cv_trains_each_fold_on_its_own_sites_on_a_dask_client(tmp_path: Path) -
     dense_folds = folds[folds["model"] == "dense"]
     assert t5.loc["dense", "rmse"] == pytest.approx(dense_folds["rmse"].mean())
     assert t5.loc["dense", "n_days"] == len(table)  # every site-day scored once
-    assert "cv_class_texture" in results.tables and "cv_fig_pca" in results.figures
+    assert "cv_class_texture" in results.tables and "cv_pca_sites" in results.tables
+
+
+def test_gaussian_density_matches_scipy_kde() -> None:
+    from scipy.stats import gaussian_kde
+
+    from pipeline.evaluate.figures import gaussian_density
+
+    r = np.random.default_rng(8).uniform(-0.2, 0.95, 50)
+    grid = np.linspace(-1, 1, 101)
+    np.testing.assert_allclose(gaussian_density(r, grid), gaussian_kde(r)(grid), rtol=1e-10)

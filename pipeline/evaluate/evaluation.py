@@ -88,8 +88,11 @@ class Predictor(Protocol):
 
 
 Loader = Callable[[Path], Predictor]
-Trainer = Callable[[str, pd.DataFrame, Path, int, int], Path]
-"""(arch, fold training rows with refitted weights, out_dir, seed, epochs) -> model dir."""
+Trainer = Callable[[str, pd.DataFrame, int, Path, int, int], Path]
+"""(arch, table with the fold's refitted weights, fold, out_dir, seed, epochs) -> model dir.
+
+The trainer must train on the fold's training rows only: ``FoldRows(fold)``.
+"""
 
 
 def load_ensemble(model_dir: Path) -> Predictor:
@@ -199,6 +202,7 @@ def analyse(
     groups: Sequence[str] = (),
     min_days: int = MIN_DAYS,
     with_members: bool = True,
+    make_figures: bool = True,
 ) -> pd.DataFrame:
     """Every per-split table and figure for ``rows`` carrying ``pred__<model>`` columns.
 
@@ -278,7 +282,44 @@ def analyse(
     results.add_table(
         f"{p}_table4", t4, f"Table 4 ({p}): classes of the sites that did not beat SMAP's ubRMSE"
     )
-    # Figures.
+    # PCA of the sites' statics with the failing sites (Fig. 14).
+    static = sites.drop_duplicates("site_id")
+    pca = None
+    fails = {m: failing_sites(sites, m) for m in models}
+    if len(static) >= 2:
+        pca = site_pca(static)
+        pcs = pd.DataFrame(
+            {"site_id": pca.site_ids, **{f"pc{i + 1}": pca.scores[:, i] for i in range(2)}}
+        )
+        for m, f in fails.items():
+            pcs[f"fails_{m}"] = f.reindex(pcs["site_id"]).to_numpy()
+        explained = ", ".join(f"{100 * e:.0f}%" for e in pca.explained)
+        results.add_table(
+            f"{p}_pca_sites",
+            pcs,
+            f"PCA of the sites' static variables ({p}; explained variance {explained}); "
+            "fails_<model>: no better than SMAP's ubRMSE",
+        )
+    else:
+        results.notes.append(f"{p}: fewer than 2 scored sites, no PCA")
+    if make_figures:
+        _figures(results, p, common, sites, h2h, cols, list(models), pca, fails)
+    out = summary.copy()
+    out.insert(1, "split", p)
+    return out
+
+
+def _figures(
+    results: EvaluationResults,
+    p: str,
+    common: pd.DataFrame,
+    sites: pd.DataFrame,
+    h2h: pd.DataFrame,
+    cols: Mapping[str, str],
+    models: list[str],
+    pca: Any,
+    fails: Mapping[str, pd.Series],
+) -> None:
     results.add_figure(
         f"{p}_fig_r_density",
         figures.r_density(sites, f"Per-site R ({p})"),
@@ -301,33 +342,57 @@ def analyse(
             figures.head_to_head_bars(h2h),
             f"Head to head against SMAP, normalised by class abundance ({p}; Fig. 13, 17, 18)",
         )
-    static = sites.drop_duplicates("site_id")
-    if len(static) >= 2:
-        pca = site_pca(static)
-        fails = {m: failing_sites(sites, m) for m in models}
+    if pca is not None:
         results.add_figure(
             f"{p}_fig_pca",
             figures.pca_scatter(pca, fails),
             f"PCA of the sites' static variables; crosses: no better than SMAP's ubRMSE ({p}; "
             "Fig. 14)",
         )
-    else:
-        results.notes.append(f"{p}: fewer than 2 scored sites, no PCA")
-    out = summary.copy()
-    out.insert(1, "split", p)
-    return out
 
 
 # -- CV --------------------------------------------------------------------------------
 
 
-def default_trainer(arch: str, rows: pd.DataFrame, out_dir: Path, seed: int, epochs: int) -> Path:
-    """Train one fold's ensemble with ``models.train.train_ensemble`` on all of ``rows``."""
+class FoldRows:
+    """Row selector of CV fold ``k``'s training rows (``pipeline.table.cv_masks``); picklable."""
+
+    def __init__(self, fold: int) -> None:
+        self.fold = int(fold)
+        self.__name__ = f"cv_fold_{self.fold}_train"
+
+    def __call__(self, table: pd.DataFrame) -> np.ndarray:
+        from pipeline.table import cv_masks
+
+        return cv_masks(table, self.fold)[0]
+
+
+def default_trainer(
+    arch: str, table: pd.DataFrame, fold: int, out_dir: Path, seed: int, epochs: int
+) -> Path:
+    """Train fold ``fold``'s ensemble with ``models.train.train_ensemble`` (rows=FoldRows).
+
+    Uses one thread inside a Dask worker (the cluster parallelises over folds), two otherwise.
+    """
+    from models.train import train_ensemble
+
     try:
-        from models.train import train_ensemble
-    except ImportError as exc:  # pragma: no cover - until models/train lands
-        raise EvaluationError(f"CV needs models.train, which is not importable: {exc}") from exc
-    train_ensemble(arch, rows, out_dir, seed=seed, epochs=epochs, rows="all")
+        from distributed import get_worker
+
+        get_worker()
+        threads = 1
+    except (ImportError, ValueError):
+        threads = 2
+    train_ensemble(
+        arch,
+        table,
+        out_dir,
+        seed=seed,
+        epochs=epochs,
+        rows=FoldRows(fold),
+        threads=threads,
+        log=lambda msg: log.info("%s", msg),
+    )
     return out_dir
 
 
@@ -368,7 +433,7 @@ def cv_fold(
     fold_table = _refit_weights(table, train_mask, table_cfg or TableConfig())
     model_dir = Path(out_dir) / f"fold{fold:02d}"
     model_dir.mkdir(parents=True, exist_ok=True)
-    (trainer or default_trainer)(arch, fold_table.loc[train_mask], model_dir, seed, epochs)
+    (trainer or default_trainer)(arch, fold_table, fold, model_dir, seed, epochs)
     predictor = (loader or load_ensemble)(model_dir)
     check_feature_order(predictor, model_dir, table)
     val = table.loc[val_mask]
@@ -496,6 +561,7 @@ def run_evaluation(
     loader: Loader | None = None,
     trainer: Trainer | None = None,
     write: bool = True,
+    make_figures: bool = True,
 ) -> EvaluationResults:
     """Score the ensembles in ``model_dirs`` ({display name: directory}) beside SMAP.
 
@@ -503,7 +569,8 @@ def run_evaluation(
     rows), "cv" (train and score each fold; the directory's manifest gives
     the architecture, or the name itself: dense/prob/wdl/rf) or "both".
     Writes ``report.html``, ``metrics.json`` and ``predictions.parquet`` into
-    ``out_dir`` unless ``write`` is False. Bad input raises an
+    ``out_dir`` unless ``write`` is False; ``make_figures=False`` skips the
+    figures (tables only, much faster). Bad input raises an
     ``EvaluationError`` (or ``ManifestError`` from the runtime) naming it.
     """
     if split not in SPLITS:
@@ -568,6 +635,7 @@ def run_evaluation(
                 all_rows=table,
                 groups=groups,
                 min_days=min_days,
+                make_figures=make_figures,
             )
         )
         saved.append(rows.assign(eval_split="validation"))
@@ -605,6 +673,7 @@ def run_evaluation(
             groups=groups,
             min_days=min_days,
             with_members=True,
+            make_figures=make_figures,
         )
         cv_row = cv_mean.drop(columns=[c for c in cv_mean.columns if c.endswith("_fold_sd")])
         cv_row.insert(1, "split", "cv")
