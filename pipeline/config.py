@@ -168,6 +168,12 @@ class ModelsConfig(_Section):
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(512, ge=1)
     patience: int = Field(10, ge=1)
+    # Trees per texture-class forest (rf); 100 in the paper.
+    n_estimators: int = Field(100, ge=1)
+    # Threads for TensorFlow / scikit-learn while training.
+    threads: int = Field(2, ge=1)
+    # Posterior weight samples baked into each Prob ONNX graph.
+    prob_samples: int = Field(64, ge=1, le=4096)
 
 
 class OutputConfig(_Section):
