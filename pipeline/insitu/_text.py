@@ -16,6 +16,11 @@ import pyarrow.compute as pc
 NUMBER_RE = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 
 
+# Plausible reading times (UTC): also keeps datetime64[ns] far from its 1677..2262 limits.
+EARLIEST = np.datetime64("1900-01-01T00:00:00", "s")
+LATEST = np.datetime64("2200-01-01T00:00:00", "s")
+
+
 def normalise_newlines(data: bytes) -> bytes:
     """CR, LF, CRLF and any mix of them -> LF, on the whole buffer."""
     if b"\r" not in data:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InsituError
-from pipeline.insitu._text import clean_text
+from pipeline.insitu._text import EARLIEST, LATEST, clean_text
 
 BIF_COLUMNS = ("SITE_ID", "GROUP_ID", "VARIABLE_GROUP", "VARIABLE", "DATAVALUE")
 MISSING = -9999.0
@@ -450,8 +450,11 @@ def _read_base_table(body: bytes, label: str) -> pd.DataFrame:
 def _timestamps(values: pd.Series, label: str, column: str) -> pd.Series:
     text = values.astype(str).str.strip()
     parsed = pd.to_datetime(text, format="%Y%m%d%H%M", errors="coerce")
-    bad = parsed.isna().to_numpy()
+    secs = parsed.to_numpy().astype("datetime64[s]")
+    bad = parsed.isna().to_numpy() | (secs < EARLIEST) | (secs >= LATEST)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InsituError(label, f"{column} row {row + 1}: {text.iloc[row]!r} is not YYYYMMDDHHMM")
+        raise InsituError(
+            label, f"{column} row {row + 1}: {text.iloc[row]!r} is not YYYYMMDDHHMM in 1900..2199"
+        )
     return parsed.astype("datetime64[ns]")

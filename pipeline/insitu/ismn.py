@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,7 +28,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import InsituError
-from pipeline.insitu._text import NUMBER_RE, clean_text, first_line, split_lines, token, tokens
+from pipeline.insitu._text import (
+    EARLIEST,
+    LATEST,
+    NUMBER_RE,
+    clean_text,
+    first_line,
+    split_lines,
+    token,
+    tokens,
+)
 
 IsmnFormat = Literal["header_values", "ceop"]
 
@@ -213,7 +223,11 @@ def _times(lines: pa.Array, d: pa.Array, t: pa.Array, numbers: np.ndarray, name:
     if parsed.null_count:
         bad = parsed.is_null().to_numpy(zero_copy_only=False)
         raise _bad_line(name, numbers, bad, "date/time is not 'YYYY/MM/DD HH:MM'")
-    return parsed.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+    secs = parsed.to_numpy(zero_copy_only=False).astype("datetime64[s]")
+    out_of_range = (secs < EARLIEST) | (secs >= LATEST)
+    if out_of_range.any():
+        raise _bad_line(name, numbers, out_of_range, "date outside 1900..2199")
+    return secs.astype("datetime64[ns]")
 
 
 def _values(v: pa.Array, numbers: np.ndarray, name: str) -> np.ndarray:
@@ -369,14 +383,16 @@ def read_static_variables(source: str | bytes, name: str | None = None) -> Stati
         except OSError as exc:
             raise InsituError(label, f"cannot read: {exc}") from exc
     try:
-        table = pd.read_csv(
-            io.BytesIO(clean_text(raw)),
-            sep=";",
-            dtype=str,
-            keep_default_na=False,
-            index_col=False,
-            encoding="utf-8",
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                io.BytesIO(clean_text(raw)),
+                sep=";",
+                dtype=str,
+                keep_default_na=False,
+                index_col=False,
+                encoding="utf-8",
+            )
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InsituError(label, f"not an ISMN static-variables file: {exc}") from exc
     need = {"quantity_name", "value"}
