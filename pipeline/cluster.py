@@ -53,7 +53,8 @@ def _local_cluster(cfg: ClusterConfig) -> Any:
         threads_per_worker=cfg.threads_per_worker,
         processes=True,
         memory_limit=cfg.memory_limit,
-        dashboard_address=":0" if cfg.dashboard else None,
+        dashboard_address=":0",  # a free port: several clusters may share one machine
+        scheduler_kwargs={"dashboard": bool(cfg.dashboard)},
         silence_logs=logging.WARNING,
     )
 

@@ -86,7 +86,8 @@ def _geo_transform(grid: Grid) -> str:
     return " ".join(repr(v) for v in (c, a, b, f, d, e))
 
 
-def _grid_mapping_attrs(grid: Grid) -> dict[str, Any]:
+def grid_mapping_attrs(grid: Grid) -> dict[str, Any]:
+    """CF grid-mapping attributes of ``spatial_ref``: CF parameters, crs_wkt, GeoTransform."""
     crs = grid.to_pyproj()
     attrs: dict[str, Any] = {}
     try:
@@ -103,7 +104,8 @@ def _grid_mapping_attrs(grid: Grid) -> dict[str, Any]:
     return attrs
 
 
-def _coord_attrs(layout: CubeLayout) -> dict[str, dict[str, Any]]:
+def coordinate_attrs(layout: CubeLayout) -> dict[str, dict[str, Any]]:
+    """CF attributes of the two spatial coordinates (lat/lon or y/x), keyed by dimension."""
     ydim, xdim = layout.spatial_dims
     if layout.grid.is_geographic:
         return {
@@ -240,7 +242,7 @@ class Cube:
             attrs = enc.variable_attrs(name)
             attrs["_ARRAY_DIMENSIONS"] = ["time", ydim, xdim]
             arr.attrs.update(attrs)
-        coord_attrs = _coord_attrs(lay)
+        coord_attrs = coordinate_attrs(lay)
         for dim, values in ((ydim, grid.y_coords()), (xdim, grid.x_coords())):
             c = root.create_dataset(
                 dim, data=values.astype(np.float64), chunks=(len(values),), compressor=None
@@ -285,7 +287,7 @@ class Cube:
         )
         gm = root.create_dataset("spatial_ref", shape=(), dtype=np.int32, fill_value=None)
         gm[...] = 0
-        gm.attrs.update({**_grid_mapping_attrs(grid), "_ARRAY_DIMENSIONS": []})
+        gm.attrs.update({**grid_mapping_attrs(grid), "_ARRAY_DIMENSIONS": []})
         self.consolidate()
         log.info("created cube %s (%d days, grid %s)", self.spec, n_t, grid.shape)
 

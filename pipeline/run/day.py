@@ -1,0 +1,322 @@
+"""Day orchestration: plan, guards, static stack, one task per land tile, publish.
+
+Publishing order of a day (``run_day``):
+
+1. guards, before anything is written: the store's structure (grid, chunks,
+   dtypes, variables, model hash) must match the plan (``PublishGuardError``);
+   a final day is skipped unless ``force``; the day's lock file is taken
+   (``LockHeldError`` names the holder when another run is at it);
+2. the cube is created (metadata only) or its time axis extended to the
+   day's year; a day being re-made is first set to status 0 (absent), so a
+   reader never takes a half-rewritten day for a published one;
+3. the static stack is built if needed; one task per tile holding land;
+4. after every task succeeded: the day's provenance JSON, then ``day_status``
+   (1 provisional or 2 final), then the consolidated metadata, then
+   ``latest.json`` beside the stores.
+
+Status rule (``decide_status``): final (2) when the inputs cover at least
+``output.min_coverage_final`` of the land pixels (coverage = predicted land
+pixels / land pixels; SMAP swath gaps and missing inputs lower it) and the day
+is at least ``output.final_after_days`` days old (UTC) so late or revised
+inputs have arrived; provisional (1) otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import OutputConfig, Settings
+from pipeline.cube import (
+    DAY_ABSENT,
+    DAY_FINAL,
+    DAY_PROVISIONAL,
+    Cube,
+    assert_disjoint_chunks,
+    hold_lock,
+    lock_path,
+)
+from pipeline.errors import RunError, SmdownError
+from pipeline.run.plan import Mode, RunPlan, build_plan
+from pipeline.run.tile import TileResult, make_tile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """What happened to one day."""
+
+    date: dt.date
+    store: str
+    status: int
+    skipped: bool = False
+    reason: str = ""
+    n_tiles: int = 0
+    n_land: int = 0
+    n_predicted: int = 0
+    coverage: float = 0.0
+    seconds: float = 0.0
+    tiles: tuple[TileResult, ...] = field(default_factory=tuple, repr=False)
+
+    def summary(self) -> str:
+        names = {DAY_ABSENT: "absent", DAY_PROVISIONAL: "provisional", DAY_FINAL: "final"}
+        if self.skipped:
+            return f"{self.date}: skipped ({self.reason})"
+        return (
+            f"{self.date}: {names.get(self.status, self.status)}, {self.n_tiles} tiles, "
+            f"coverage {self.coverage:.1%} of {self.n_land} land pixels, {self.seconds:.1f} s"
+        )
+
+
+def decide_status(coverage: float, date: dt.date, cfg: OutputConfig, today: dt.date) -> int:
+    """2 final when coverage >= min_coverage_final and the day is >= final_after_days old."""
+    old_enough = (today - date).days >= cfg.final_after_days
+    return DAY_FINAL if coverage >= cfg.min_coverage_final and old_enough else DAY_PROVISIONAL
+
+
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def gather_tasks(
+    client: Any,
+    func: Callable[..., Any],
+    args: Sequence[tuple[Any, ...]],
+    keys: Sequence[str],
+    *,
+    label: str,
+) -> list[Any]:
+    """Submit one task per argument tuple (unique keys) and gather results in order.
+
+    Shows a rich progress bar on a terminal; the first failure cancels the rest
+    and raises ``RunError`` naming the task (our own errors keep their message).
+    """
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:8]
+    futures = [
+        client.submit(func, *a, key=f"{k}-{token}", pure=False)
+        for a, k in zip(args, keys, strict=True)
+    ]
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    progress = None
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        progress = Progress(transient=True)
+        progress.start()
+        bar = progress.add_task(label, total=len(futures))
+    try:
+        for fut in as_completed(futures, loop=client.loop):
+            if fut.status != "finished":
+                exc = fut.exception()
+                client.cancel(futures)
+                name = str(fut.key).rsplit("-", 1)[0]
+                if isinstance(exc, SmdownError):
+                    raise exc
+                raise RunError(f"{label}: task {name} failed: {type(exc).__name__}: {exc}")
+            results[index[fut.key]] = fut.result()
+            if progress is not None:
+                progress.advance(bar)
+    finally:
+        if progress is not None:
+            progress.stop()
+    return results
+
+
+def day_provenance(plan: RunPlan, date: dt.date, tiles: Sequence[TileResult]) -> dict[str, Any]:
+    """The JSON record of a day: input files and staleness per variable, model, software."""
+    inputs: dict[str, set[str]] = {}
+    stale: dict[str, int] = {}
+    for t in tiles:
+        for var, files in t.inputs.items():
+            inputs.setdefault(var, set()).update(files)
+        for var, days in t.days_stale.items():
+            stale[var] = max(stale.get(var, 0), days)
+    return {
+        "date": date.isoformat(),
+        "mode": plan.mode,
+        "inputs": {k: sorted(v) for k, v in sorted(inputs.items())},
+        "days_stale": dict(sorted(stale.items())),
+        "model_arch": plan.model.arch,
+        "model_manifest_hash": plan.model.manifest_hash,
+        "model_dir": plan.model_dir,
+        "software_version": plan.model.software_version,
+        "grid_name": plan.grid_name,
+        "grid_key": plan.grid.key(),
+        "static_stack": plan.static.url,
+        "n_tiles": len(tiles),
+    }
+
+
+def _write_latest(plan: RunPlan) -> None:
+    record = {
+        "store": plan.store_name,
+        "model_arch": plan.model.arch,
+        "model_manifest_hash": plan.model.manifest_hash,
+        "grid_name": plan.grid_name,
+        "updated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    spec = plan.root.child("latest.json")
+    payload = json.dumps(record, indent=1).encode("utf-8")
+    if spec.is_local:
+        path = Path(spec.local_path)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_bytes(payload)
+        tmp.replace(path)
+    else:
+        fs, p = spec.filesystem()
+        fs.pipe_file(p, payload)
+
+
+def run_day(
+    settings: Settings,
+    date: dt.date,
+    *,
+    client: Any,
+    force: bool = False,
+    mode: Mode = "maps",
+    plan: RunPlan | None = None,
+    today: dt.date | None = None,
+) -> DayResult:
+    """Make the map of ``date`` into the cube (see the module docstring for the order)."""
+    t0 = time.perf_counter()
+    plan = plan or build_plan(settings, mode=mode)
+    out = settings.output
+    cube = Cube(plan.cube, plan.layout)
+    cube.guard_structure(plan.model)
+    if cube.exists() and not force and cube.day_status(date) == DAY_FINAL:
+        return DayResult(date, plan.cube.url, DAY_FINAL, skipped=True, reason="final already")
+    locks = {"timeout_s": out.lock_timeout_s, "stale_after_s": out.lock_stale_after_s}
+    meta_lock = lock_path(plan.root, plan.store_name, "metadata")
+    with hold_lock(lock_path(plan.root, plan.store_name, date.isoformat()), f"day {date}", **locks):
+        with hold_lock(meta_lock, "cube metadata", **locks):
+            if not cube.exists():
+                cube.create(plan.model, date.year)
+            else:
+                cube.guard_structure(plan.model)
+                cube.ensure_year(date.year)
+            previous = cube.day_status(date)
+            if previous == DAY_FINAL and not force:
+                return DayResult(date, plan.cube.url, previous, skipped=True, reason="final")
+            if previous != DAY_ABSENT:
+                cube.set_day_status(date, DAY_ABSENT)
+        plan = _with_static(plan, date)
+        tiles = _static_tiles(plan, client, out.lock_timeout_s)
+        assert_disjoint_chunks(plan.layout, [t.window for t in tiles])
+        results: list[TileResult] = gather_tasks(
+            client,
+            make_tile,
+            [(plan, t, date) for t in tiles],
+            [f"smdown-tile-{date.isoformat()}-{t.iy}-{t.ix}" for t in tiles],
+            label=f"map {date}",
+        )
+        n_land = sum(r.n_land for r in results)
+        n_pred = sum(r.n_predicted for r in results)
+        coverage = n_pred / n_land if n_land else 0.0
+        status = decide_status(coverage, date, out, today or _utc_today())
+        record = day_provenance(plan, date, results)
+        record.update(status=status, coverage=coverage, n_land=n_land, n_predicted=n_pred)
+        with hold_lock(meta_lock, "cube metadata", **locks):
+            cube.write_provenance(date, record)
+            cube.set_day_status(date, status)
+            cube.consolidate()
+            _write_latest(plan)
+    result = DayResult(
+        date,
+        plan.cube.url,
+        status,
+        n_tiles=len(results),
+        n_land=n_land,
+        n_predicted=n_pred,
+        coverage=coverage,
+        seconds=time.perf_counter() - t0,
+        tiles=tuple(results),
+    )
+    log.info("%s", result.summary())
+    return result
+
+
+def _with_static(plan: RunPlan, date: dt.date) -> RunPlan:
+    from pipeline.run.static import landcover_year
+
+    return plan.static_for(landcover_year(plan, date), date)
+
+
+def _static_tiles(plan: RunPlan, client: Any, lock_timeout_s: float) -> list[Any]:
+    from pipeline.run.static import ensure_static
+
+    return ensure_static(plan, client, lock_timeout_s=lock_timeout_s)
+
+
+def backfill(
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    *,
+    client: Any,
+    force: bool = False,
+    mode: Mode = "maps",
+    plan: RunPlan | None = None,
+    today: dt.date | None = None,
+) -> list[DayResult]:
+    """Make every day of [start, end] that is not final (all with ``force``), oldest first.
+
+    A day that fails (e.g. an input file missing) is logged and reported with
+    status 0 and its reason; the others go on.
+    """
+    if end < start:
+        raise RunError(f"backfill: end {end} is before start {start}")
+    plan = plan or build_plan(settings, mode=mode)
+    results: list[DayResult] = []
+    day = start
+    while day <= end:
+        try:
+            results.append(
+                run_day(settings, day, client=client, force=force, plan=plan, today=today)
+            )
+        except SmdownError as exc:
+            from pipeline.cube import LockHeldError
+            from pipeline.errors import PublishGuardError
+
+            if isinstance(exc, PublishGuardError | LockHeldError):
+                raise
+            log.error("%s: %s", day, exc)
+            results.append(
+                DayResult(day, plan.cube.url, DAY_ABSENT, skipped=True, reason=f"failed: {exc}")
+            )
+        day += dt.timedelta(days=1)
+    return results
+
+
+def latest_available_date(
+    catalog: Any,
+    *,
+    mode: Mode = "maps",
+    today: dt.date | None = None,
+    lookback_days: int = 30,
+) -> dt.date:
+    """The newest day (up to ``today``, UTC) for which every daily input is available."""
+    from pipeline.run.static import _sources_by_variable
+    from pipeline.run.tile import DAILY
+
+    srcs = _sources_by_variable(catalog.sources(mode))
+    day = today or _utc_today()
+    for _ in range(lookback_days + 1):
+        if all(var in srcs and srcs[var].available(day) is not None for var in DAILY):
+            return day
+        day -= dt.timedelta(days=1)
+    raise RunError(
+        f"no day in the {lookback_days} days up to {today or _utc_today()} has every daily "
+        f"input ({', '.join(DAILY)}) available"
+    )

@@ -1,0 +1,291 @@
+"""The static 90 m stack: soil, elevation, land cover, Koeppen, texture and surface mask.
+
+Built once per output grid (grid + region) into
+``<output.store>/static-<grid key[:12]>-lc<year>.zarr`` (one per year of the
+MCD12Q1 land cover, which is yearly): one task per tile reads each static
+source's native window, puts it on the tile with ``pipeline.sources.sample``
+(the nearest path the training table uses too) and writes its own chunks. Daily tile tasks then
+read their window of it instead of re-reading SoilGrids/MERIT/MCD12Q1/Koeppen.
+
+Arrays (rows, cols), chunks (c, c) as the cube: ``sand``, ``clay`` (%), ``ph``
+(pH), ``elevation`` (m) float32 NaN-missing; ``texture`` (USDA 1-12),
+``landcover`` (IGBP 1-17), ``koppen`` (1-30) int16 with -1 missing;
+``surface`` uint8 (``grids.mask``: 0 land, 1 water, 2 urban); ``land_chunks``
+(chunk rows, chunk cols) uint8, 1 where a chunk holds land (written by the
+driver). Root attribute ``complete`` is set last: a stack without it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from grids.tiling import Tile
+from pipeline.cube import StoreSpec, hold_lock, lock_path
+from pipeline.cube.store import compressor, coordinate_attrs, grid_mapping_attrs
+from pipeline.errors import PublishGuardError
+from pipeline.run.plan import RunPlan, tile_bounds_deg
+
+log = logging.getLogger(__name__)
+
+STATIC_FLOAT: tuple[str, ...] = ("sand", "clay", "ph", "elevation")
+STATIC_CODES: tuple[str, ...] = ("texture", "landcover", "koppen")
+STATIC_READ: tuple[str, ...] = ("sand", "clay", "ph", "elevation", "landcover", "koppen")
+STATIC_ARRAYS: tuple[str, ...] = (*STATIC_FLOAT, *STATIC_CODES, "surface")
+CODE_FILL = -1
+SURFACE_FILL = 1  # grids.mask.WATER: never mapped
+STATIC_FORMAT = 1
+
+
+def _dtype_fill(name: str) -> tuple[np.dtype[Any], Any]:
+    if name in STATIC_FLOAT:
+        return np.dtype(np.float32), np.nan
+    if name in STATIC_CODES:
+        return np.dtype(np.int16), CODE_FILL
+    return np.dtype(np.uint8), SURFACE_FILL
+
+
+@dataclass(frozen=True)
+class StaticTileResult:
+    """What one static tile task reports: per-chunk land flags and the files it read."""
+
+    iy: int
+    ix: int
+    land_chunks: np.ndarray
+    files: dict[str, list[str]]
+    n_land: int
+
+
+def _sources_by_variable(sources: Any) -> dict[str, Any]:
+    if isinstance(sources, Mapping):
+        return dict(sources)
+    return {s.variable: s for s in sources}
+
+
+def catalog_sources(plan: RunPlan) -> dict[str, Any]:
+    """{variable: Source} of the plan's catalog for its mode (cached per worker process)."""
+    from pipeline.run.tile import worker_catalog
+
+    return _sources_by_variable(worker_catalog(plan).sources(plan.mode))
+
+
+def compute_static_tile(plan: RunPlan, tile: Tile) -> tuple[dict[str, np.ndarray], dict]:
+    """Static arrays of one tile (``pipeline.sources.sample``, nearest) and the files read.
+
+    Land cover is yearly: the composite serving ``plan.static_date`` is used.
+    Texture comes from the catalog's texture source when it has one, else from
+    the resampled sand and clay (USDA triangle).
+    """
+    from grids.mask import surface_mask
+    from pipeline.errors import SourceError
+    from pipeline.sources.sample import sample
+
+    srcs = catalog_sources(plan)
+    bounds = tile_bounds_deg(tile)
+    out: dict[str, np.ndarray] = {}
+    files: dict[str, list[str]] = {}
+    wanted = STATIC_READ + (("texture",) if "texture" in srcs else ())
+    for var in wanted:
+        if var not in srcs:
+            raise SourceError(f"[sources] catalog ({plan.mode})", f"no source for {var!r}")
+        date = plan.static_date if var == "landcover" else None
+        nat = srcs[var].native(date, bounds)
+        out[var] = sample(nat, tile.grid)
+        files[var] = list(nat.provenance.files)
+    if "texture" not in out:
+        from pipeline.sources.texture import usda_texture_class
+
+        out["texture"] = usda_texture_class(out["sand"], out["clay"])
+    arrays: dict[str, np.ndarray] = {v: out[v].astype(np.float32) for v in STATIC_FLOAT}
+    for name in STATIC_CODES:
+        v = np.asarray(out[name], dtype=np.float64)
+        arrays[name] = np.where(np.isfinite(v), np.rint(v), CODE_FILL).astype(np.int16)
+    arrays["surface"] = np.asarray(surface_mask(out["landcover"]), dtype=np.uint8)
+    return arrays, files
+
+
+def landcover_year(plan: RunPlan, date: dt.date) -> int:
+    """Year of the land-cover composite that serves ``date`` (``MissingInputError`` if none)."""
+    from pipeline.sources.base import MissingInputError
+
+    src = catalog_sources(plan).get("landcover")
+    prov = None if src is None else src.available(date)
+    if prov is None:
+        raise MissingInputError(
+            "[sources] landcover",
+            "no MCD12Q1 land cover on or before the date",
+            variable="landcover",
+            date=date,
+        )
+    start = getattr(prov, "composite_start", None)
+    return int(start.year) if start is not None else date.year
+
+
+def make_static_tile(plan: RunPlan, tile: Tile) -> StaticTileResult:
+    """Compute and write one tile of the static stack (a Dask task)."""
+    import zarr
+
+    from grids.mask import LAND
+
+    arrays, files = compute_static_tile(plan, tile)
+    plan.layout.check_region(*tile.window)
+    store = plan.static.zarr_store()
+    r0, r1, c0, c1 = tile.window
+    for name in STATIC_ARRAYS:
+        arr = zarr.open_array(store, path=name, mode="r+", write_empty_chunks=False)
+        arr[r0:r1, c0:c1] = arrays[name]
+    c = plan.layout.chunk
+    land = arrays["surface"] == LAND
+    nr, nc = -(-(r1 - r0) // c), -(-(c1 - c0) // c)
+    padded = np.zeros((nr * c, nc * c), dtype=bool)
+    padded[: r1 - r0, : c1 - c0] = land
+    per_chunk = np.asarray(padded.reshape(nr, c, nc, c).any(axis=(1, 3)), dtype=np.uint8)
+    return StaticTileResult(tile.iy, tile.ix, per_chunk, files, int(land.sum()))
+
+
+def _create_template(plan: RunPlan) -> None:
+    import zarr
+
+    lay = plan.layout
+    grid = lay.grid
+    ydim, xdim = lay.spatial_dims
+    root = zarr.open_group(plan.static.zarr_store(), mode="w")
+    root.attrs.update(
+        {
+            "title": "smdown static 90 m stack (nearest-neighbour from native grids)",
+            "grid_key": grid.key(),
+            "grid_name": plan.grid_name,
+            "chunk": lay.chunk,
+            "static_format": STATIC_FORMAT,
+            "complete": False,
+        }
+    )
+    for name in STATIC_ARRAYS:
+        dtype, fill = _dtype_fill(name)
+        arr = root.create_dataset(
+            name,
+            shape=grid.shape,
+            chunks=lay.chunks[1:],
+            dtype=dtype,
+            fill_value=fill,
+            compressor=compressor(),
+            write_empty_chunks=False,
+        )
+        arr.attrs.update({"_ARRAY_DIMENSIONS": [ydim, xdim], "grid_mapping": "spatial_ref"})
+    cattrs = coordinate_attrs(lay)
+    for dim, values in ((ydim, grid.y_coords()), (xdim, grid.x_coords())):
+        c = root.create_dataset(dim, data=values, chunks=(len(values),), compressor=None)
+        c.attrs.update({**cattrs[dim], "_ARRAY_DIMENSIONS": [dim]})
+    gm = root.create_dataset("spatial_ref", shape=(), dtype=np.int32, fill_value=None)
+    gm[...] = 0
+    gm.attrs.update({**grid_mapping_attrs(grid), "_ARRAY_DIMENSIONS": []})
+
+
+def static_status(spec: StoreSpec, plan: RunPlan) -> str:
+    """ "absent", "incomplete", "complete", or a description of a structural mismatch."""
+    import zarr
+
+    store = spec.zarr_store()
+    if ".zgroup" not in store:
+        return "absent"
+    root = zarr.open_group(store, mode="r")
+    attrs = root.attrs.asdict()
+    if attrs.get("grid_key") != plan.grid.key() or attrs.get("chunk") != plan.layout.chunk:
+        return (
+            f"mismatch: grid key {str(attrs.get('grid_key'))[:12]} / chunk {attrs.get('chunk')} "
+            f"!= {plan.grid.key()[:12]} / {plan.layout.chunk}"
+        )
+    if not attrs.get("complete") or "land_chunks" not in root:
+        return "incomplete"
+    return "complete"
+
+
+def land_chunks(plan: RunPlan) -> np.ndarray:
+    """(chunk rows, chunk cols) bool: which chunks of the grid hold land (complete stack)."""
+    import zarr
+
+    root = zarr.open_group(plan.static.zarr_store(), mode="r")
+    return np.asarray(root["land_chunks"][:], dtype=bool)
+
+
+def land_tiles(plan: RunPlan) -> list[Tile]:
+    """The plan's tiles that hold at least one land pixel (from the static stack)."""
+    chunks = land_chunks(plan)
+    c = plan.layout.chunk
+    out = []
+    for tile in plan.tiles():
+        r0, r1, c0, c1 = tile.window
+        if chunks[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)].any():
+            out.append(tile)
+    return out
+
+
+def ensure_static(plan: RunPlan, client: Any, *, lock_timeout_s: float = 0.0) -> list[Tile]:
+    """Build the static stack unless complete (one task per tile); returns the land tiles."""
+    state = static_status(plan.static, plan)
+    if state.startswith("mismatch"):
+        raise PublishGuardError(f"{plan.static}: static stack does not match this run: {state}")
+    if state == "complete":
+        return land_tiles(plan)
+    lock = lock_path(plan.root, plan.static.url.rsplit("/", 1)[-1], "build")
+    with hold_lock(lock, f"static stack {plan.static}", timeout_s=max(lock_timeout_s, 3600.0)):
+        if static_status(plan.static, plan) == "complete":  # built while we waited
+            return land_tiles(plan)
+        log.info("building static stack %s (%d tiles)", plan.static, len(plan.tiles()))
+        _create_template(plan)
+        tiles = plan.tiles()
+        from pipeline.run.day import gather_tasks
+
+        results: list[StaticTileResult] = gather_tasks(
+            client,
+            make_static_tile,
+            [(plan, t) for t in tiles],
+            [f"smdown-static-{t.key()}" for t in tiles],
+            label="static stack",
+        )
+        import zarr
+
+        c = plan.layout.chunk
+        h, w = plan.grid.shape
+        flags = np.zeros((-(-h // c), -(-w // c)), dtype=np.uint8)
+        files: dict[str, set[str]] = {}
+        for res, tile in zip(results, tiles, strict=True):
+            r, k = tile.row0 // c, tile.col0 // c
+            flags[r : r + res.land_chunks.shape[0], k : k + res.land_chunks.shape[1]] = (
+                res.land_chunks
+            )
+            for var, fl in res.files.items():
+                files.setdefault(var, set()).update(fl)
+        root = zarr.open_group(plan.static.zarr_store(), mode="r+")
+        lc = root.create_dataset(
+            "land_chunks", data=flags, chunks=flags.shape, compressor=None, overwrite=True
+        )
+        lc.attrs["_ARRAY_DIMENSIONS"] = ["chunk_row", "chunk_col"]
+        root.attrs.update(
+            {
+                "complete": True,
+                "n_land_pixels": int(sum(r.n_land for r in results)),
+                "input_files": {k: sorted(v) for k, v in sorted(files.items())},
+                "date_created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+        zarr.consolidate_metadata(plan.static.zarr_store())
+    return land_tiles(plan)
+
+
+def read_static(plan: RunPlan, tile: Tile) -> dict[str, np.ndarray]:
+    """The tile's window of every static array (float32 NaN-missing for the four values,
+    int16 -1-missing codes, uint8 surface)."""
+    import zarr
+
+    store = plan.static.zarr_store()
+    r0, r1, c0, c1 = tile.window
+    return {
+        name: np.asarray(zarr.open_array(store, path=name, mode="r")[r0:r1, c0:c1])
+        for name in STATIC_ARRAYS
+    }
