@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from grids import Grid
-from pipeline.synth import SynthError, WorldSpec, daily_tile, static_tile
-from pipeline.synth import noise
+from pipeline.synth import SynthError, WorldSpec, daily_tile, noise, static_tile
 from pipeline.synth.spec import PIXEL_DEG
 from pipeline.synth.world import DailyModel, usda_texture
 
