@@ -55,7 +55,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     served.mkdir()
     handler = functools.partial(_Handler, directory=str(served))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", served

@@ -291,5 +291,7 @@ def _status(prov: Provenance | None) -> Status:
 def _row(name: str, prov: Provenance | None, date: dt.date, product: str) -> CheckRow:
     if prov is None:
         return CheckRow(name, (), product, None, None, "missing")
-    age = (date - prov.composite_start).days if prov.composite_start is not None else None
+    if prov.composite_start is None:  # a static layer: no age
+        return CheckRow(name, prov.files, prov.product, None, None, _status(prov), prov.note)
+    age = (date - prov.composite_start).days
     return CheckRow(name, prov.files, prov.product, age, prov.days_stale, _status(prov), prov.note)
