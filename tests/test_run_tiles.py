@@ -378,12 +378,14 @@ def test_dask_scheduler_and_two_worker_processes_make_the_same_cube(
     path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "PYTHONPATH": path}
     procs: list[subprocess.Popen[bytes]] = []
-    log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115 - closed in finally
+    log = open(tmp_path / "dask.log", "wb")
     try:
         procs.append(
             subprocess.Popen(
-                [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
-                + ["--scheduler-file", str(sched_file)],
+                [
+                    *(dask, "scheduler", "--host", "127.0.0.1", "--port", "0"),
+                    *("--no-dashboard", "--scheduler-file", str(sched_file)),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -398,8 +400,10 @@ def test_dask_scheduler_and_two_worker_processes_make_the_same_cube(
         for _ in range(2):
             procs.append(
                 subprocess.Popen(
-                    [dask, "worker", address, "--nthreads", "1", "--no-dashboard"]
-                    + ["--host", "127.0.0.1", "--memory-limit", "2GB", "--death-timeout", "60"],
+                    [
+                        *(dask, "worker", address, "--nthreads", "1", "--no-dashboard"),
+                        *("--host", "127.0.0.1", "--memory-limit", "2GB", "--death-timeout", "60"),
+                    ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
