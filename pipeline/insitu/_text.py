@@ -56,18 +56,16 @@ def split_lines(data: bytes) -> tuple[pa.Array, np.ndarray]:
     ends = np.flatnonzero(buf == 10) + 1
     if data[-1:] != b"\n":
         ends = np.append(ends, len(data))
-    starts = np.concatenate(([0], ends[:-1]))
-    # A line is blank when it has no byte above 0x20 (space): whitespace and controls only.
-    content = np.concatenate(([0], np.cumsum(buf > 32, dtype=np.int64)))
-    nonblank = (content[ends] - content[starts]) > 0
-    numbers = np.flatnonzero(nonblank) + 1
     offsets = np.concatenate(([0], ends)).astype(np.int64)
-    lines: pa.Array = pa.LargeStringArray.from_buffers(
-        len(ends), pa.py_buffer(offsets), pa.py_buffer(data)
+    lines: pa.Array = pc.ascii_trim_whitespace(
+        pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
     )
+    # Blank lines (empty or whitespace only) are left out; numbers count every line.
+    nonblank = pc.greater(pc.binary_length(lines), 0).to_numpy(zero_copy_only=False)
+    numbers = np.flatnonzero(nonblank) + 1
     if not nonblank.all():
         lines = lines.filter(pa.array(nonblank))
-    return pc.ascii_trim_whitespace(lines), numbers
+    return lines, numbers
 
 
 def tokens(lines: pa.Array, max_splits: int | None = None) -> tuple[pa.Array, np.ndarray]:

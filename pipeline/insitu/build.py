@@ -394,7 +394,7 @@ def _ismn(
                 continue
             counter.add(net, R_FILES, 1, 0, "files")
             read_ok.append(f)
-            good = series.data["ismn_flag"].to_numpy(dtype=object) == "G"
+            good = (series.data["ismn_flag"] == "G").to_numpy(dtype=bool)
             counter.add(net, R_G, int(good.sum()), int((~good).sum()))
             frame = series.data.loc[good, ["time", "value"]]
             per_sensor.setdefault(f.sensor_key, []).append(frame)
@@ -427,10 +427,15 @@ def _ismn(
         wet = is_wetland(site_id, head.station, None, cfg.wetland_sites, cfg.wetland_igbp)
         n_days = 0
         if chosen is not None:
-            frame = pd.concat(per_sensor[chosen], ignore_index=True)
-            dup = frame["time"].duplicated(keep="first").to_numpy()
+            parts = per_sensor[chosen]
+            frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+            stamps = frame["time"].to_numpy()
+            if len(stamps) > 1 and not bool((stamps[1:] > stamps[:-1]).all()):
+                dup = frame["time"].duplicated(keep="first").to_numpy()
+                frame = frame.loc[~dup].sort_values("time", kind="stable")
+            else:  # strictly increasing: no duplicates, already sorted
+                dup = np.zeros(len(stamps), dtype=bool)
             counter.add(net, R_DUP, int((~dup).sum()), int(dup.sum()))
-            frame = frame.loc[~dup].sort_values("time", kind="stable")
             reason = _site_rules(counter, net, cfg, rules, len(frame), conus, wet)
             if reason is not None:
                 excluded = reason
