@@ -9,6 +9,7 @@ real-format files.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -301,3 +302,125 @@ def test_schema_splits_weights_and_parquet_roundtrip(
     path = write_table(t, tmp_path / "table.parquet", {"note": "test"})
     back = read_table(path)
     pd.testing.assert_frame_equal(back, t)
+
+
+# -- the synthetic world in real formats, read by the real readers -------------------------
+SYN_REGION = (-97.6, 35.4, -97.2, 35.8)
+SYN_START, SYN_END = dt.date(2020, 6, 1), dt.date(2020, 6, 8)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    synth = pytest.importorskip("pipeline.synth")
+    root = tmp_path_factory.mktemp("world")
+    spec = synth.WorldSpec(
+        region=SYN_REGION, start=SYN_START, end=SYN_END, n_stations=10, n_ameriflux=2, seed=3
+    )
+    synth.write_world(spec, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def world_insitu(world: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from pipeline.config import InsituConfig
+    from pipeline.insitu import build_insitu
+
+    res = build_insitu(world / "ISMN", world / "AmeriFlux", InsituConfig())
+    return res.daily, res.sites
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["training", "maps"])
+def test_synthetic_world_rows_equal_map_tile_blocks(
+    world: Path, world_insitu: tuple[pd.DataFrame, pd.DataFrame], mode: str
+) -> None:
+    from pipeline.sources import Catalog
+
+    grid = target_grid_for("conus-90m", SYN_REGION)
+    daily, sites = world_insitu
+    catalog = Catalog.from_root(world)
+    res = build_table(daily, sites, catalog, grid, TableConfig(n_folds=3), mode=mode)  # type: ignore[arg-type]
+    t = res.table
+    # Daily MOD21A1D LST (maps) has cloud gaps the padded 8-day composite fills.
+    assert t["site_id"].nunique() >= (8 if mode == "training" else 3)
+    assert len(t) >= (20 if mode == "training" else 5)
+    srcs = catalog.sources(mode)  # type: ignore[arg-type]
+    for day in sorted(t["date"].unique()):
+        # The map's tile: the whole region grid, natives read over its bounds.
+        date = pd.Timestamp(day).date()
+        natives = {n: s.native(date, grid.bounds) for n, s in srcs.items()}
+        block = build_feature_block(natives, grid)
+        rows = t[t["date"] == day]
+        r, c = rows["row"].to_numpy(), rows["col"].to_numpy()
+        got = rows[list(FEATURE_NAMES)].to_numpy(np.float32)
+        want = block.x[:, r, c].T
+        assert got.tobytes() == want.tobytes(), date
+        assert (rows[list(CATEGORICALS)].to_numpy(np.int16) == block.cats[:, r, c].T).all()
+    # And a few rows against natives read over the site's own 1-pixel window.
+    for _, row in t.head(6).iterrows():
+        date = row["date"].date()
+        window = grid.window(
+            int(row["row"]), int(row["row"]) + 1, int(row["col"]), int(row["col"]) + 1
+        )
+        natives = {n: s.native(date, window.bounds) for n, s in srcs.items()}
+        block = build_feature_block(natives, window)
+        assert row[list(FEATURE_NAMES)].to_numpy(np.float32).tobytes() == block.x[:, 0, 0].tobytes()
+    expect_lst = "MOD11A2" if mode == "training" else "MOD21A1D"
+    assert srcs["lst"].available(SYN_START).product.startswith(expect_lst)  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_synthetic_world_bad_input_counted(
+    world: Path, world_insitu: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    from pipeline.sources import Catalog
+    from pipeline.sources.catalog import ProductPaths
+
+    grid = target_grid_for("conus-90m", SYN_REGION)
+    daily, sites = world_insitu
+    # A site outside the region (and every source's coverage).
+    far = daily[daily["site_id"] == daily["site_id"].iloc[0]].assign(
+        site_id="ISMN:FAR:F1", lat=44.0, lon=-110.0
+    )
+    daily2 = pd.concat([daily, far], ignore_index=True)
+    # SMAP without one day: a tree holding every day folder but the third.
+    smap = tmp_path / "SMAP" / "SPL3SMP_E.006"
+    smap.mkdir(parents=True)
+    day_dirs = sorted((world / "SMAP" / "SPL3SMP_E.006").iterdir())
+    for d in day_dirs[:2] + day_dirs[3:]:
+        shutil.copytree(d, smap / d.name)
+    dropped_day = dt.datetime.strptime(day_dirs[2].name, "%Y.%m.%d").date()
+    # Koeppen missing altogether.
+    paths = ProductPaths.under(world, smap=str(tmp_path / "SMAP"), koppen=str(tmp_path / "none"))
+    res = build_table(daily2, sites, Catalog(paths), grid, TableConfig(n_folds=3))
+    rep = res.report
+    assert rep.sites_outside_grid == ("ISMN:FAR:F1",)
+    assert dropped_day in rep.dates_without_smap
+    assert "koppen" in rep.missing_static
+    assert len(res.table) == 0  # no Koeppen class: no usable row, and no crash
+    text = "\n".join(rep.lines())
+    assert "static layer koppen missing" in text and "without any SMAP file" in text
+
+
+@pytest.mark.slow
+def test_table_command_on_the_synthetic_world(
+    world: Path,
+    world_insitu: tuple[pd.DataFrame, pd.DataFrame],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pipeline.cli import main
+    from pipeline.insitu import InsituResult, QCReport
+
+    daily, sites = world_insitu
+    InsituResult(daily, sites, QCReport()).write(tmp_path / "insitu.parquet")
+    cfg = tmp_path / "smdown.toml"
+    cfg.write_text(
+        f'[sources]\nroot = "{world}"\n\n[grid]\nregion = {list(SYN_REGION)}\n\n'
+        f'[table]\npath = "{tmp_path / "table.parquet"}"\nn_folds = 3\n'
+    )
+    assert main(["--config", str(cfg), "table"]) == 0
+    out = capsys.readouterr().out
+    assert build_mod.S_READ in out and build_mod.S_INPUTS in out and "wrote" in out
+    t = read_table(tmp_path / "table.parquet")
+    assert len(t) > 0 and set(t["split"]) <= {"train", "validation"}

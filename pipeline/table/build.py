@@ -305,6 +305,13 @@ def build_table(
     sources = _sources_of(catalog, mode)
     if "smap" not in sources:
         raise TableError("no SMAP source configured")
+    missing_static: dict[str, str] = {}
+    for name in STATIC_LAYERS:  # known before any pixel is read
+        src = sources.get(name)
+        if src is None:
+            missing_static[name] = "no source configured"
+        elif src.available(None) is None:
+            missing_static[name] = "no file serves this layer"
     dates = sorted({_date(d) for d in daily["date"].unique()})
     no_smap = tuple(d for d in dates if sources["smap"].available(d) is None)
     if no_smap:
@@ -328,7 +335,6 @@ def build_table(
         "smap_file": [""] * n,
     }
     static_ok = np.ones(n, dtype=bool)
-    missing_static: dict[str, str] = {}
     unavailable: dict[str, int] = {}
     positions = np.arange(n)
     row_of = daily["row"].to_numpy(np.int64)
