@@ -144,6 +144,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "generate_s": round(t_make, 2),
         "build_s": round(t_build, 2),
         "build_rows_per_s": rows / t_build,
+        # whole build (inflate + parse + QC + daily) vs pandas' bare C parse of the same rows
+        "build_vs_pandas_parse": (rows / t_build) / (n_one / t_pandas),
         "daily_rows": len(result.daily),
         "parse_one_file": {
             "rows": n_one,

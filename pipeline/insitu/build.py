@@ -382,7 +382,8 @@ def _ismn(
     sites: list[dict[str, Any]] = []
     for site_id in sorted(groups):
         files = groups[site_id]
-        per_sensor: dict[tuple[str, float, float], list[pd.DataFrame]] = {}
+        # sensor -> [(times datetime64[ns], values m3 m-3)] of its G readings, per file
+        per_sensor: dict[tuple[str, float, float], list[tuple[np.ndarray, np.ndarray]]] = {}
         n_good: dict[tuple[str, float, float], int] = {}
         read_ok: list[_IsmnFile] = []
         for f in files:
@@ -396,9 +397,10 @@ def _ismn(
             read_ok.append(f)
             good = (series.data["ismn_flag"] == "G").to_numpy(dtype=bool)
             counter.add(net, R_G, int(good.sum()), int((~good).sum()))
-            frame = series.data.loc[good, ["time", "value"]]
-            per_sensor.setdefault(f.sensor_key, []).append(frame)
-            n_good[f.sensor_key] = n_good.get(f.sensor_key, 0) + len(frame)
+            g_times = series.data["time"].to_numpy()[good]
+            g_values = series.data["value"].to_numpy(dtype=np.float64)[good]
+            per_sensor.setdefault(f.sensor_key, []).append((g_times, g_values))
+            n_good[f.sensor_key] = n_good.get(f.sensor_key, 0) + len(g_times)
         if not read_ok:
             continue
         head = read_ok[0].head
@@ -428,15 +430,15 @@ def _ismn(
         n_days = 0
         if chosen is not None:
             parts = per_sensor[chosen]
-            frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-            stamps = frame["time"].to_numpy()
-            if len(stamps) > 1 and not bool((stamps[1:] > stamps[:-1]).all()):
-                dup = frame["time"].duplicated(keep="first").to_numpy()
-                frame = frame.loc[~dup].sort_values("time", kind="stable")
-            else:  # strictly increasing: no duplicates, already sorted
-                dup = np.zeros(len(stamps), dtype=bool)
-            counter.add(net, R_DUP, int((~dup).sum()), int(dup.sum()))
-            reason = _site_rules(counter, net, cfg, rules, len(frame), conus, wet)
+            stamps = np.concatenate([p[0] for p in parts])
+            values = np.concatenate([p[1] for p in parts])
+            n_all = len(stamps)
+            if n_all > 1 and not bool((stamps[1:] > stamps[:-1]).all()):
+                # first occurrence of each time (files in path order), then time order
+                _, first = np.unique(stamps, return_index=True)
+                stamps, values = stamps[first], values[first]
+            counter.add(net, R_DUP, len(stamps), n_all - len(stamps))
+            reason = _site_rules(counter, net, cfg, rules, len(stamps), conus, wet)
             if reason is not None:
                 excluded = reason
             else:
@@ -445,8 +447,8 @@ def _ismn(
                     net,
                     cfg,
                     rules,
-                    frame["time"].to_numpy(),
-                    frame["value"].to_numpy(dtype=np.float64),
+                    stamps,
+                    values,
                 )
                 n_days = len(days)
                 if n_days:

@@ -6,6 +6,7 @@ A ``Member`` is one file wherever it lives: a plain file, or an entry of a zip
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
 from collections.abc import Iterator
@@ -13,6 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from pipeline.errors import InsituError
+
+
+@functools.lru_cache(maxsize=8)
+def _open_zip(path: Path, mtime_ns: int, size: int) -> zipfile.ZipFile:
+    """An open archive, reused: its central directory is parsed once, not per member."""
+    return zipfile.ZipFile(path)
+
+
+def _zip(path: Path) -> zipfile.ZipFile:
+    st = path.stat()
+    return _open_zip(path, st.st_mtime_ns, st.st_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +61,7 @@ class Member:
         try:
             if self.inner is None:
                 return self.container.read_bytes()
-            with zipfile.ZipFile(self.container) as zf:
-                return zf.read(self.inner)
+            return _zip(self.container).read(self.inner)
         except (OSError, zipfile.BadZipFile, KeyError, RuntimeError, EOFError) as exc:
             raise InsituError(self, f"cannot read: {exc}") from exc
 
@@ -60,7 +71,7 @@ class Member:
             if self.inner is None:
                 with open(self.container, "rb") as fh:
                     return fh.read(size)
-            with zipfile.ZipFile(self.container) as zf, zf.open(self.inner) as fh:
+            with _zip(self.container).open(self.inner) as fh:
                 return fh.read(size)
         except (OSError, zipfile.BadZipFile, KeyError, RuntimeError, EOFError) as exc:
             raise InsituError(self, f"cannot read: {exc}") from exc
@@ -68,8 +79,7 @@ class Member:
 
 def _zip_members(path: Path) -> Iterator[Member]:
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = sorted(i.filename for i in zf.infolist() if not i.is_dir())
+        names = sorted(i.filename for i in _zip(path).infolist() if not i.is_dir())
     except (OSError, zipfile.BadZipFile) as exc:
         raise InsituError(path, f"not a readable zip archive: {exc}") from exc
     for name in names:
