@@ -204,3 +204,21 @@ def test_index_keeps_newest_production(tmp_path: Path) -> None:
     idx = index_files([tmp_path / "2020.06.01" / n for n in names])
     g = idx["MOD11A2"][START][(10, 5)]
     assert g.production == "2020170000000" and g.folder_date == START
+
+
+def test_appeears_area_mosaic_is_read(tmp_path: Path) -> None:
+    grid = modis_crop("MOD11A2")
+    folder = tmp_path / "MODIS" / "appeears-request-1"
+    raw = np.full(grid.shape, round(295.0 / 0.02), np.uint16)
+    from _writers_sources import write_geotiff
+
+    write_geotiff(folder / "MOD11A2.061_LST_Day_1km_doy2020153_aid0001.tif", raw, grid, nodata=0)
+    write_geotiff(
+        folder / "MOD11A2.061_QC_Day_doy2020153_aid0001.tif", np.zeros(grid.shape, np.uint8), grid
+    )
+    src = ModisSource("MOD11A2", tmp_path / "MODIS", max_pad_days=7)
+    nr = src.native(START + dt.timedelta(days=9), REGION)
+    assert nr.provenance.days_stale == 2 and len(nr.provenance.files) == 2
+    assert np.nanmean(nr.data) == pytest.approx(295.0 - 273.15, abs=1e-3)
+    prov = src.available(START)
+    assert prov is not None and prov.note == "tiles area"

@@ -156,6 +156,14 @@ FILENAME_RE = re.compile(
     r"^(?P<short>M[OYC]D\w+?)\.A(?P<year>\d{4})(?P<doy>\d{3})\.h(?P<h>\d{2})v(?P<v>\d{2})"
     r"\.(?P<coll>\d{3})\.(?P<prod>\d{13})(?:_(?P<layer>[A-Za-z0-9_]+))?\.(?P<ext>tif|hdf)$"
 )
+APPEEARS_RE = re.compile(
+    r"^(?P<short>M[OYC]D\w+?)\.(?P<coll>\d{3})_(?P<layer>[A-Za-z0-9_]+?)_doy(?P<year>\d{4})"
+    r"(?P<doy>\d{3})\d*_aid\d+\.tif$"
+)
+"""AppEEARS area-request output (native projection), e.g.
+``MOD11A2.061_LST_Day_1km_doy2020153_aid0001.tif``: not a tile but a mosaic."""
+AREA = (-1, -1)
+"""Tile key of an AppEEARS area mosaic: pasted for any window it overlaps."""
 MODISTSP_RE = re.compile(r"_(?P<year>\d{4})_(?P<doy>\d{3})\.tif$")
 FOLDER_RE = re.compile(r"^\d{4}\.\d{2}\.\d{2}$")
 
@@ -190,8 +198,24 @@ def index_files(paths: Iterable[str | os.PathLike[str]]) -> ModisIndex:
     for p in paths:
         name = os.path.basename(p)
         m = FILENAME_RE.match(name)
+        area = None
         if m is None:
+            area = APPEEARS_RE.match(name)
+            if area is None:
+                continue
+        if area is not None:
+            try:
+                start = _doy_date(area["year"], area["doy"])
+            except ValueError:
+                continue
+            granule = (
+                out.setdefault(area["short"], {})
+                .setdefault(start, {})
+                .setdefault(AREA, ModisGranule(area["short"], start, AREA, ""))
+            )
+            granule.layers[area["layer"]] = str(p)
             continue
+        assert m is not None
         try:
             start = _doy_date(m["year"], m["doy"])
         except ValueError:
@@ -581,7 +605,10 @@ class ModisSource:
             return None
         start, days, stale = chosen
         files = tuple(f for g in self._granules[start].values() for f in g.files())
-        tiles = ",".join(f"h{h:02d}v{v:02d}" for h, v in sorted(self._granules[start]))
+        tiles = ",".join(
+            "area" if (h, v) == AREA else f"h{h:02d}v{v:02d}"
+            for h, v in sorted(self._granules[start])
+        )
         return Provenance(
             self.variable, files, self.product.short, start, days, stale, f"tiles {tiles}"
         )
@@ -606,9 +633,11 @@ class ModisSource:
         used: list[str] = []
         absent: list[str] = []
         notes: list[str] = []
-        for tile in tiles_of(window, self.product.tile_px):
-            g = self._granules[start].get(tile)
-            label = f"h{tile[0]:02d}v{tile[1]:02d}"
+        granules = self._granules[start]
+        wanted = tiles_of(window, self.product.tile_px) + ([AREA] if AREA in granules else [])
+        for tile in wanted:
+            g = granules.get(tile)
+            label = "area" if tile == AREA else f"h{tile[0]:02d}v{tile[1]:02d}"
             if g is None:
                 absent.append(label)
                 continue
@@ -618,6 +647,8 @@ class ModisSource:
             used.extend(g.files())
             if note:
                 notes.append(f"{label}: {note}")
+        if AREA in granules and not used:
+            absent.append("area mosaic (no overlap)")
         if not used:
             raise MissingInputError(
                 self._pattern(date),
