@@ -115,10 +115,9 @@ def test_fused_graph_equals_member_by_member(arch: str) -> None:
     c = cats if arch == "wdl" else None
     fused = Ensemble.load(model_dir, mode="fused").predict(x, c)
     members = Ensemble.load(model_dir, mode="members").predict(x, c)
-    for a, b in zip(
-        (fused.mean, fused.sd, fused.spread), (members.mean, members.sd, members.spread), strict=True
-    ):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(fused.mean, members.mean, atol=1e-6)
+    np.testing.assert_allclose(fused.sd, members.sd, atol=1e-6)
+    np.testing.assert_allclose(fused.spread, members.spread, atol=1e-6)
 
 
 def test_nan_rows_give_nan_and_do_not_touch_other_rows() -> None:
@@ -136,7 +135,7 @@ def test_nan_rows_give_nan_and_do_not_touch_other_rows() -> None:
     for got, ref in ((pred.mean, clean.mean), (pred.sd, clean.sd), (pred.spread, clean.spread)):
         assert np.isnan(got[bad]).all()
         np.testing.assert_allclose(got[~bad], ref[~bad], atol=1e-6)
-    means, sds = ens.predict_members(dirty)
+    means, _ = ens.predict_members(dirty)
     assert np.isnan(means[:, bad]).all() and np.isfinite(means[:, ~bad]).all()
     all_nan = ens.predict(np.full((4, 9), np.nan, np.float32))
     assert np.isnan(all_nan.mean).all()
@@ -208,7 +207,7 @@ def test_corrupted_onnx_with_matching_hash_is_refused_by_onnxruntime(tmp_path: P
 
     data["fused"]["sha256"] = hashlib.sha256(b"not an onnx model at all").hexdigest()
     (model_dir / MANIFEST_NAME).write_text(json.dumps(data))
-    with pytest.raises(ManifestError, match="ensemble.onnx: onnxruntime cannot open it"):
+    with pytest.raises(ManifestError, match=r"ensemble\.onnx: onnxruntime cannot open it"):
         Ensemble.load(model_dir)
 
 
@@ -218,7 +217,7 @@ def test_feature_order_mismatch_is_refused(tmp_path: Path) -> None:
     names = data["feature_names"]
     names[1], names[2] = names[2], names[1]
     (model_dir / MANIFEST_NAME).write_text(json.dumps(data))
-    with pytest.raises(ManifestError, match="feature_names.*another feature order"):
+    with pytest.raises(ManifestError, match=r"feature_names.*another feature order"):
         Ensemble.load(model_dir)
     # and a caller expecting another order is refused by an intact manifest too
     intact, _ = trained("dense")
