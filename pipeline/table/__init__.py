@@ -7,6 +7,8 @@ the in-situ table with the sources; ``screen_features`` (pipeline.table.screenin
 is the training-side feature report.
 """
 
+from typing import Any
+
 from pipeline.table.schema import COLUMNS, DTYPES, conform, read_table, table_metadata, write_table
 from pipeline.table.screening import ScreeningReport, screen_features, write_report
 from pipeline.table.splits import SPLIT_TRAIN, SPLIT_VALIDATION, assign_splits, cv_masks
@@ -18,6 +20,18 @@ from pipeline.table.weights import (
     weight_columns,
 )
 
+# The builder imports every reader (rasterio, h5py): loaded on first use only.
+_BUILD_NAMES = ("TableReport", "TableResult", "build_table", "target_grid_for")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BUILD_NAMES:
+        from pipeline.table import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module 'pipeline.table' has no attribute {name!r}")
+
+
 __all__ = [
     "COLUMNS",
     "DTYPES",
@@ -28,11 +42,13 @@ __all__ = [
     "assign_splits",
     "balanced_weights",
     "bin_values",
+    "build_table",
     "conform",
     "cv_masks",
     "read_table",
     "screen_features",
     "table_metadata",
+    "target_grid_for",
     "weight_classes",
     "weight_columns",
     "write_report",
