@@ -61,16 +61,19 @@ class TruthWriter:
                 "grid_mapping": "spatial_ref",
             }
         )
-        lat = root.create_dataset("lat", data=grid.y_coords(), chunks=(h,))
+        lat = root.create_dataset("lat", data=grid.y_coords(), chunks=(h,), fill_value=None)
         lat.attrs.update(
             {"_ARRAY_DIMENSIONS": ["lat"], "units": "degrees_north", "standard_name": "latitude"}
         )
-        lon = root.create_dataset("lon", data=grid.x_coords(), chunks=(w,))
+        lon = root.create_dataset("lon", data=grid.x_coords(), chunks=(w,), fill_value=None)
         lon.attrs.update(
             {"_ARRAY_DIMENSIONS": ["lon"], "units": "degrees_east", "standard_name": "longitude"}
         )
         t = root.create_dataset(
-            "time", data=np.arange(len(days), dtype=np.int32), chunks=(max(1, len(days)),)
+            "time",
+            data=np.arange(len(days), dtype=np.int32),
+            chunks=(max(1, len(days)),),
+            fill_value=None,
         )
         t.attrs.update(
             {
@@ -80,7 +83,9 @@ class TruthWriter:
                 "standard_name": "time",
             }
         )
-        ref = root.create_dataset("spatial_ref", data=np.array(0, dtype=np.int32), shape=())
+        ref = root.create_dataset(
+            "spatial_ref", data=np.array(0, dtype=np.int32), shape=(), fill_value=None
+        )
         ref.attrs.update(
             {
                 "_ARRAY_DIMENSIONS": [],

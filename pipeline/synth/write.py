@@ -53,6 +53,20 @@ def old_release_days(spec: WorldSpec) -> list[dt.date]:
     return days
 
 
+def simulated_days(spec: WorldSpec) -> tuple[dt.date, dt.date]:
+    """First and last day stepped: the period widened to whole 8-day MODIS composites."""
+    eights = composites(spec.start, spec.end, 8)
+    return min(spec.start, eights[0][0]), max(spec.end, eights[-1][1])
+
+
+def start_model(model: DailyModel, spec: WorldSpec) -> None:
+    """Reset and spin ``model`` up so that its next ``step`` is the first simulated day."""
+    first, _ = simulated_days(spec)
+    model.reset(first - dt.timedelta(days=spec.spinup_days))
+    for _ in range(spec.spinup_days):
+        model.spin()
+
+
 class _Writer:
     """Runs file writes on one background thread (GDAL/blosc release the GIL)."""
 
@@ -141,11 +155,8 @@ def _write_world(spec: WorldSpec, out: Path) -> WorldManifest:
     )
 
     eights = composites(spec.start, spec.end, 8)
-    sim_first = min(spec.start, eights[0][0])
-    sim_last = max(spec.end, eights[-1][1])
-    model.reset(sim_first - dt.timedelta(days=spec.spinup_days))
-    for _ in range(spec.spinup_days):
-        model.spin()
+    sim_first, sim_last = simulated_days(spec)
+    start_model(model, spec)
     log.info("synth: spin-up done at %.1f s", time.perf_counter() - t0)
 
     ro = round((domain.transform[5] - region.transform[5]) * PIXELS_PER_DEGREE)
