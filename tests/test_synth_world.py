@@ -208,7 +208,7 @@ def test_merit_soilgrids_koppen_hold_the_90m_statics(world: WorldManifest) -> No
     h, w = domain.shape
     np.testing.assert_array_equal(data[r0 : r0 + h, c0 : c0 + w], st["elevation"])
     assert data[0, 0] == -9999.0
-    grid, want = products.soilgrids_values(domain, st)
+    _, want = products.soilgrids_values(domain, st)
     for prop in ("sand", "clay", "phh2o"):
         got, meta = _read(products.soilgrids_path(world.root, prop))
         np.testing.assert_array_equal(got, want[prop])
@@ -216,7 +216,7 @@ def test_merit_soilgrids_koppen_hold_the_90m_statics(world: WorldManifest) -> No
         assert "Homolosine" in meta["crs"].to_wkt()
     inside = want["sand"] != -32768
     assert 0 < want["sand"][inside].min() and want["sand"][inside].max() < 1000  # g/kg
-    grid, kg = products.koppen_values(domain, st["koppen"])
+    _, kg = products.koppen_values(domain, st["koppen"])
     got, meta = _read(products.koppen_path(world.root))
     np.testing.assert_array_equal(got, kg)
     assert set(np.unique(got).tolist()) <= {0, 7, 14, 25}
