@@ -17,6 +17,16 @@ days with >= ``min_obs_per_day`` readings.
 
 Site ids: ``ISMN:<NETWORK>:<STATION>`` (names from the file header) and
 ``AMF:<SITE>``.
+
+Output (``InsituResult.write(out)``; ``out`` with or without ``.parquet``):
+
+* ``<out>.parquet`` daily table, one row per (site, UTC day), sorted by
+  (site_id, date): site_id, network (ISMN network or ``AmeriFlux``), lat, lon
+  (degrees), depth_from, depth_to (m; NaN when the BADM gives no AmeriFlux
+  depth), date (datetime64[ns], midnight UTC), sm (float64 m3 m-3), n_obs (int64).
+* ``<out>_sites.parquet``: one row per site read (kept or not): the columns of
+  ``SITE_COLUMNS``; ``excluded`` says why a site has no day (None when kept).
+* ``<out>_qc.json``: the QC report (steps, skipped files, notes).
 """
 
 from __future__ import annotations
