@@ -206,8 +206,18 @@ def transform_xy(
     ya = np.asarray(y, dtype=np.float64)
     if crs_equal(src_crs, dst_crs):
         return xa, ya
-    xo, yo = _transformer(src_crs, dst_crs).transform(xa, ya, errcheck=False)
-    return np.asarray(xo, dtype=np.float64), np.asarray(yo, dtype=np.float64)
+    xa, ya = np.broadcast_arrays(xa, ya)
+    shape, n = xa.shape, xa.size
+    # pyproj takes its scalar path for one-element arrays, which numpy deprecates
+    # for ndim > 0: pad a single point to two so it stays on the array path.
+    reps = 2 if n == 1 else 1
+    xo, yo = _transformer(src_crs, dst_crs).transform(
+        np.repeat(xa.ravel(), reps), np.repeat(ya.ravel(), reps), errcheck=False
+    )
+    return (
+        np.asarray(xo, dtype=np.float64)[:n].reshape(shape),
+        np.asarray(yo, dtype=np.float64)[:n].reshape(shape),
+    )
 
 
 def _src_pixel_coords(src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
