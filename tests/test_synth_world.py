@@ -389,3 +389,153 @@ def test_ameriflux_zips_follow_the_real_layout(world: WorldManifest, realdata: P
         cold += int(((ts < 3.0) & (ts > -9999)).sum())
         high += int((swc > 70).sum())
     assert "WET" in igbp and cold > 0 and high > 0
+
+
+# -- the project's readers -------------------------------------------------------------
+
+
+def _compare_with_files(
+    r: object, paths: list[Path], convert: object, *, exact: bool = False
+) -> int:
+    """Compare a reader's NativeRaster with the files it came from; returns cells compared."""
+    from pipeline.sources import NativeRaster
+
+    assert isinstance(r, NativeRaster)
+    n = 0
+    gt = r.grid.transform
+    for path in paths:
+        with rasterio.open(path) as src:
+            t = src.transform
+            c0 = round((gt[2] - t.c) / t.a)
+            r0 = round((gt[5] - t.f) / t.e)
+            rr0, cc0 = max(0, r0), max(0, c0)
+            rr1 = min(src.height, r0 + r.grid.height)
+            cc1 = min(src.width, c0 + r.grid.width)
+            if rr1 <= rr0 or cc1 <= cc0:
+                continue
+            raw = src.read(1, window=((rr0, rr1), (cc0, cc1)))
+        got = r.data[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
+        ok = np.isfinite(got)
+        want = convert(raw)  # type: ignore[operator]
+        if exact:
+            np.testing.assert_array_equal(got[ok], want[ok])
+        else:
+            np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6, atol=1e-4)
+        n += int(ok.sum())
+    return n
+
+
+def test_source_readers_return_the_written_values(world: WorldManifest) -> None:
+    from pipeline.sources import Catalog
+
+    cat = Catalog.from_root(world.root)
+    src = cat.sources("training")
+    maps = cat.sources("maps")
+    day = SPEC.start
+    region = SPEC.region
+    counts = {}
+
+    def files(product: str, layer: str = "") -> list[Path]:
+        return [p for p in world.files[product] if (not layer or p.name.endswith(layer))]
+
+    r = src["precip"].native(day, region)
+    counts["precip"] = _compare_with_files(
+        r, [products.chirps_path(world.root, day)], lambda a: a, exact=True
+    )
+    r = src["elevation"].native(None, region)
+    counts["elevation"] = _compare_with_files(r, files("merit"), lambda a: a, exact=True)
+    r = src["sand"].native(None, region)
+    counts["sand"] = _compare_with_files(
+        r, [products.soilgrids_path(world.root, "sand")], lambda a: a / 10.0
+    )
+    r = src["ph"].native(None, region)
+    counts["ph"] = _compare_with_files(
+        r, [products.soilgrids_path(world.root, "phh2o")], lambda a: a / 10.0
+    )
+    r = src["koppen"].native(None, region)
+    counts["koppen"] = _compare_with_files(r, files("koppen"), lambda a: a, exact=True)
+    r = src["lst"].native(day, region)  # MOD11A2 8-day, kelvin * 0.02 -> degC
+    dated = [p for p in files("MOD11A2", layer="_LST_Day_1km.tif") if "2020.03.29" in str(p)]
+    counts["lst"] = _compare_with_files(r, dated, lambda a: a * 0.02 - 273.15)
+    r = maps["lst"].native(day, region)  # MOD21A1D daily
+    dated = [p for p in files("MOD21A1D", layer="_LST_1KM.tif") if "2020.04.01" in str(p)]
+    counts["lst_daily"] = _compare_with_files(r, dated, lambda a: a * 0.02 - 273.15)
+    r = src["ndvi"].native(day, region)
+    dated = [p for p in files("MOD13A1", layer="_NDVI.tif") if "2020.03.21" in str(p)]
+    counts["ndvi"] = _compare_with_files(r, dated, lambda a: a * 1e-4)
+    r = src["et"].native(day, region)  # mm per 8-day composite -> mm/day
+    dated = [p for p in files("MOD16A2", layer="_ET_500m.tif") if "2020.03.29" in str(p)]
+    counts["et"] = _compare_with_files(r, dated, lambda a: a * 0.1 / 8.0)
+    r = src["landcover"].native(day, region)
+    counts["landcover"] = _compare_with_files(r, files("MCD12Q1"), lambda a: a, exact=True)
+    r = src["texture"].native(None, region)
+    assert set(np.unique(r.data[np.isfinite(r.data)]).tolist()) <= set(range(1, 13))
+    assert all(n > 0 for n in counts.values()), counts
+
+
+def test_smap_reader_combines_am_pm_as_written(world: WorldManifest) -> None:
+    from pipeline.sources import Catalog, MissingInputError
+
+    src = Catalog.from_root(world.root).sources("training")["smap"]
+    compared = 0
+    for day in SPEC.days:
+        try:
+            r = src.native(day, SPEC.region)
+        except MissingInputError:
+            continue  # a swath gap over the whole region: SMAP-missing that day
+        assert r.provenance.files[0].endswith(f"_{SPEC.smap_crid}_001.h5")  # newest release
+        r0, c0 = r.offset
+        h, w = r.grid.shape
+        with h5py.File(smap.granule_path(world.root, day, SPEC.smap_crid), "r") as f:
+            am = f["Soil_Moisture_Retrieval_Data_AM/soil_moisture"][r0 : r0 + h, c0 : c0 + w]
+            qa = f["Soil_Moisture_Retrieval_Data_AM/retrieval_qual_flag"][r0 : r0 + h, c0 : c0 + w]
+            pm = f["Soil_Moisture_Retrieval_Data_PM/soil_moisture_pm"][r0 : r0 + h, c0 : c0 + w]
+            qp = f["Soil_Moisture_Retrieval_Data_PM/retrieval_qual_flag_pm"][
+                r0 : r0 + h, c0 : c0 + w
+            ]
+        a = np.where((am > 0) & (qa & 1 == 0), am, np.nan)
+        p = np.where((pm > 0) & (qp & 1 == 0), pm, np.nan)
+        want = np.where(np.isnan(a), p, np.where(np.isnan(p), a, 0.5 * (a + p)))
+        np.testing.assert_allclose(r.data, want, rtol=1e-6, equal_nan=True)
+        compared += int(np.isfinite(want).sum())
+    assert compared > 0
+
+
+def test_insitu_reader_applies_every_qc_rule_to_the_stations(world: WorldManifest) -> None:
+    import xarray as xr
+
+    from pipeline.config import InsituConfig
+    from pipeline.insitu import build_insitu
+
+    meta = json.loads((world.root / "world.json").read_text())
+    res = build_insitu(world.root / "ISMN", world.root / "AmeriFlux", InsituConfig())
+    rep = res.report
+    assert not rep.skipped
+    assert rep.step("ISMN", "ISMN flag is exactly G").dropped > 0
+    assert rep.step("ISMN", "sensor depth_to <= 0.05 m").dropped > 0
+    assert rep.step("AmeriFlux", "SWC value present (not -9999)").dropped > 0
+    assert rep.step("AmeriFlux", "not a wetland site").dropped > 0
+    assert rep.step("AmeriFlux", "temperature >= 3 degC (TS_* or MODIS LST)").dropped > 0
+    assert rep.step("AmeriFlux", "0 <= sm <= 0.7 m3 m-3").dropped > 0
+    daily = res.daily
+    assert daily["site_id"].nunique() >= 10
+    # the stations' daily means follow the truth at their pixel (pooled over sites and days)
+    ds = xr.open_zarr(world.root / "truth" / "soil_moisture_90m.zarr")
+    truth = ds["soil_moisture"].values
+    region = SPEC.region_grid()
+    row0 = round((90.0 - region.bounds[3]) * 1200)
+    col0 = round((region.bounds[0] + 180.0) * 1200)
+    where = {
+        (f"ISMN:{s['network']}:{s['station']}" if s["kind"] == "ismn" else f"AMF:{s['station']}"):
+        (s["pixel_row"] - row0, s["pixel_col"] - col0)
+        for s in meta["stations"]
+    }  # fmt: skip
+    obs, tru = [], []
+    for row in daily.itertuples():
+        r, c = where[row.site_id]
+        k = (row.date.date() - SPEC.start).days
+        if 0 <= k < len(SPEC.days):
+            obs.append(row.sm)
+            tru.append(truth[k, r, c])
+    assert len(obs) > 40
+    assert np.corrcoef(obs, tru)[0, 1] > 0.7
