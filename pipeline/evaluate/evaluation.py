@@ -367,33 +367,44 @@ class FoldRows:
         return cv_masks(table, self.fold)[0]
 
 
-def default_trainer(
-    arch: str, table: pd.DataFrame, fold: int, out_dir: Path, seed: int, epochs: int
-) -> Path:
-    """Train fold ``fold``'s ensemble with ``models.train.train_ensemble`` (rows=FoldRows).
+class ModelsTrainer:
+    """The default CV trainer: ``models.train.train_ensemble`` on ``FoldRows(fold)``; picklable.
 
-    Uses one thread inside a Dask worker (the cluster parallelises over folds), two otherwise.
+    ``options`` go to ``train_ensemble`` (batch_size, patience, n_estimators,
+    weight_variables, ...). Uses one thread inside a Dask worker (the cluster
+    parallelises over folds), two otherwise.
     """
-    from models.train import train_ensemble
 
-    try:
-        from distributed import get_worker
+    def __init__(self, **options: Any) -> None:
+        self.options = dict(options)
 
-        get_worker()
-        threads = 1
-    except (ImportError, ValueError):
-        threads = 2
-    train_ensemble(
-        arch,
-        table,
-        out_dir,
-        seed=seed,
-        epochs=epochs,
-        rows=FoldRows(fold),
-        threads=threads,
-        log=lambda msg: log.info("%s", msg),
-    )
-    return out_dir
+    def __call__(
+        self, arch: str, table: pd.DataFrame, fold: int, out_dir: Path, seed: int, epochs: int
+    ) -> Path:
+        from models.train import train_ensemble
+
+        try:
+            from distributed import get_worker
+
+            get_worker()
+            threads = 1
+        except (ImportError, ValueError):
+            threads = 2
+        options: dict[str, Any] = {"threads": threads, **self.options}
+        train_ensemble(
+            arch,
+            table,
+            out_dir,
+            seed=seed,
+            epochs=epochs,
+            rows=FoldRows(fold),
+            log=lambda msg: log.info("%s", msg),
+            **options,
+        )
+        return out_dir
+
+
+default_trainer: Trainer = ModelsTrainer()
 
 
 def _refit_weights(table: pd.DataFrame, train_mask: np.ndarray, table_cfg: Any) -> pd.DataFrame:
@@ -560,6 +571,7 @@ def run_evaluation(
     cube: str | Path | None = None,
     loader: Loader | None = None,
     trainer: Trainer | None = None,
+    train_options: Mapping[str, Any] | None = None,
     write: bool = True,
     make_figures: bool = True,
 ) -> EvaluationResults:
@@ -570,7 +582,8 @@ def run_evaluation(
     the architecture, or the name itself: dense/prob/wdl/rf) or "both".
     Writes ``report.html``, ``metrics.json`` and ``predictions.parquet`` into
     ``out_dir`` unless ``write`` is False; ``make_figures=False`` skips the
-    figures (tables only, much faster). Bad input raises an
+    figures (tables only, much faster). ``train_options`` go to
+    ``models.train.train_ensemble`` for the CV folds. Bad input raises an
     ``EvaluationError`` (or ``ManifestError`` from the runtime) naming it.
     """
     if split not in SPLITS:
@@ -650,7 +663,7 @@ def run_evaluation(
             epochs=epochs,
             n_folds=n_folds,
             table_cfg=table_cfg,
-            trainer=trainer,
+            trainer=trainer or ModelsTrainer(**dict(train_options or {})),
             loader=loader,
         )
         per_fold, oof = cv_frames(table, preds_cv)

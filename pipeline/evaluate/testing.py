@@ -30,7 +30,7 @@ def station_table(
     n_folds: int = 10,
     validation_every: int = 4,
 ) -> pd.DataFrame:
-    """A table of ``n_sites`` x ``n_days`` rows with every column the evaluation reads.
+    """A table of ``n_sites`` x ``n_days`` rows with every column of docs/table-schema.md.
 
     sm (m3 m-3) = a regional daily signal + a site offset driven by clay and
     NDVI + noise; ``smap`` sees the regional signal, a coarse offset and noise
@@ -80,6 +80,14 @@ def station_table(
                 "group": "ismn",
                 "lat": 35.0 + 0.1 * s,
                 "lon": -97.0 - 0.1 * s,
+                "lst_composite": dates,
+                "lst_days_stale": np.int16(0),
+                "et_composite": dates,
+                "et_days_stale": np.int16(0),
+                "ndvi_composite": dates,
+                "smap_file": "synthetic",
+                "row": np.int64(s),
+                "col": np.int64(s),
             }
         )
         for v in WEIGHT_VARIABLES:
