@@ -22,11 +22,12 @@ year at a time (``Cube.ensure_year``), and tasks write their own chunks with
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -490,21 +491,33 @@ def read_layout(spec: StoreSpec) -> CubeLayout:
     return CubeLayout(grid, chunk, first_year)
 
 
-def open_cube(url: str, storage_options: Mapping[str, Any] | None = None) -> Any:
-    """The cube as a lazy, CF-decoded ``xarray.Dataset`` (same result as ``xr.open_zarr``).
+def open_cube(
+    url: str,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    chunks: Literal["zarr"] | None = None,
+) -> Any:
+    """The cube as a lazy, CF-decoded ``xarray.Dataset`` (what ``xr.open_zarr`` gives).
 
     With zarr-python >= 3 this is ``xarray.open_zarr``. With zarr 2 (this
-    environment: xarray >= 2025.10 no longer reads through zarr 2), it builds
-    the dataset from the zarr arrays (dask-backed, one dask chunk per zarr
-    chunk) and CF-decodes it exactly as xarray's zarr backend does.
+    environment: xarray >= 2025.10 reads Zarr only through zarr-python 3) the
+    dataset is built from the zarr arrays through xarray's lazy-indexing
+    backend array and CF-decoded as xarray's zarr backend does; nothing is
+    read until values are asked for. ``chunks="zarr"`` gives dask arrays with
+    one dask chunk per zarr chunk instead.
     """
     import xarray as xr
     import zarr
 
     spec = StoreSpec(url, dict(storage_options or {}))
     if int(zarr.__version__.split(".")[0]) >= 3:  # pragma: no cover - not this environment
-        return xr.open_zarr(url, consolidated=True, storage_options=dict(storage_options or {}))
-    import dask.array as da
+        return xr.open_zarr(
+            url,
+            consolidated=True,
+            storage_options=dict(storage_options or {}),
+            chunks={} if chunks == "zarr" else None,
+        )
+    from xarray.core import indexing
 
     root = zarr.open_consolidated(spec.zarr_store(), mode="r")
     variables: dict[str, Any] = {}
@@ -513,9 +526,40 @@ def open_cube(url: str, storage_options: Mapping[str, Any] | None = None) -> Any
         dims = attrs.pop("_ARRAY_DIMENSIONS")
         if arr.fill_value is not None:
             attrs["_FillValue"] = arr.fill_value
-        data = da.from_array(arr, chunks=arr.chunks, name=f"{url}:{name}") if arr.ndim else arr[...]
+        data: Any = arr[...]
+        if arr.ndim:
+            data = indexing.LazilyIndexedArray(_backend_array_class()(arr))
         variables[name] = xr.Variable(dims, data, attrs)
     ds = xr.Dataset(variables, attrs=dict(root.attrs))
-    coord_names = [n for n in ds.variables if ds[n].dims == (n,)]
-    ds = ds.set_coords(coord_names)
-    return xr.decode_cf(ds)
+    ds = ds.set_coords([n for n in ds.variables if ds[n].dims == (n,)])
+    ds = xr.decode_cf(ds)
+    if chunks == "zarr":
+        sm = root["soil_moisture"]
+        ds = ds.chunk(dict(zip(sm.attrs["_ARRAY_DIMENSIONS"], sm.chunks, strict=True)))
+    return ds
+
+
+@functools.cache
+def _backend_array_class() -> type:
+    """xarray's ``BackendArray`` over a zarr-2 array (built on first use: xarray is imported
+    lazily so tile workers do not pay for it)."""
+    import xarray as xr
+    from xarray.core import indexing
+
+    class ZarrV2BackendArray(xr.backends.BackendArray):  # type: ignore[misc]
+        """Outer indexing read on demand from the zarr array."""
+
+        def __init__(self, arr: Any) -> None:
+            self.arr = arr
+            self.shape = tuple(arr.shape)
+            self.dtype = np.dtype(arr.dtype)
+
+        def __getitem__(self, key: Any) -> Any:
+            return indexing.explicit_indexing_adapter(
+                key, self.shape, indexing.IndexingSupport.OUTER, self._raw
+            )
+
+        def _raw(self, key: tuple[Any, ...]) -> np.ndarray:
+            return np.asarray(self.arr.get_orthogonal_selection(key))
+
+    return ZarrV2BackendArray
