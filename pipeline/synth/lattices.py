@@ -1,32 +1,30 @@
 """Native lattices of the products the synthetic world writes (docs/data-layout.md).
 
-One small module so the world can switch to ``grids.named`` when it lands.
-Every lattice is a ``grids.Grid``; cylindrical/sinusoidal forward maps are
-written out in numpy because they are separable or closed-form and must run
-on millions of points.
+The grids and providers' constants come from ``grids.named`` (one source of
+truth with the readers); the forward maps here are numpy because they run on
+millions of points and are separable (EASE2: x(lon), y(lat)) or closed-form
+(MODIS sinusoidal on its sphere).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from grids import Grid
+from grids import Grid, named
 
 # EASE-Grid 2.0 global 9 km (EPSG:6933), as in SPL3SMP_E and EASE2_M09km.gpd.
-EASE2_M09_CELL = 9008.055210146
-EASE2_M09_X0 = -17367530.4451615
-EASE2_M09_Y0 = 7314540.8306386
-EASE2_M09_SHAPE = (1624, 3856)
+EASE2_M09_CELL = named.EASE2_M09_CELL
+EASE2_M09_X0 = named.EASE2_ORIGIN_X
+EASE2_M09_Y0 = named.EASE2_ORIGIN_Y
+EASE2_M09_SHAPE = named.EASE2_M09_SHAPE
 
 # MODIS sinusoidal (sphere R = 6371007.181 m) tiles.
-MODIS_R = 6371007.181
-MODIS_X0 = -20015109.354
-MODIS_Y0 = 10007554.677
-MODIS_TILE = 1111950.5197665
-MODIS_CRS = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
-MODIS_PIXELS = {1000: 1200, 500: 2400, 250: 4800}
+MODIS_R = named.MODIS_SPHERE_RADIUS
+MODIS_X0 = named.MODIS_ORIGIN_X
+MODIS_Y0 = named.MODIS_ORIGIN_Y
+MODIS_TILE = named.MODIS_TILE_SIZE
+MODIS_CRS = named.MODIS_SINUSOIDAL_CRS
+MODIS_PIXELS = named.MODIS_PIXELS_PER_TILE
 
 # CHIRPS 2.0 global 0.05 degree (west -180, north 50, 7200 x 2000).
 CHIRPS_RES = 0.05
@@ -34,22 +32,17 @@ CHIRPS_WEST = -180.0
 CHIRPS_NORTH = 50.0
 
 # SoilGrids 250 m Homolosine (ESRI:54052), ISRIC global lattice.
-SOILGRIDS_CRS = "ESRI:54052"
-SOILGRIDS_X0 = -19949750.0
-SOILGRIDS_Y0 = 8361000.0
-SOILGRIDS_RES = 250.0
-SOILGRIDS_SHAPE = (58034, 159246)
+SOILGRIDS_CRS = named.SOILGRIDS_CRS
 
 # Koeppen (Beck et al. 2018) 1/120 degree, MERIT 1/1200 degree, 5 x 5 degree tiles.
 KOPPEN_RES = 1.0 / 120.0
-MERIT_RES = 1.0 / 1200.0
-MERIT_TILE_DEG = 5
+MERIT_RES = named.ARCSEC3
+MERIT_TILE_DEG = named.MERIT_TILE_DEG
 
 
 def ease2_m09() -> Grid:
     """The global EASE-Grid 2.0 9 km lattice (1624 x 3856)."""
-    c = EASE2_M09_CELL
-    return Grid("EPSG:6933", (c, 0.0, EASE2_M09_X0, 0.0, -c, EASE2_M09_Y0), EASE2_M09_SHAPE)
+    return named.named_grid("ease2-m09")
 
 
 def ease2_xy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,11 +81,7 @@ def ease2_lat_of_row_edges(rows: np.ndarray) -> np.ndarray:
 
 def modis_tile_grid(h: int, v: int, res: int) -> Grid:
     """Grid of MODIS sinusoidal tile hHHvVV at nominal resolution ``res`` (1000/500/250 m)."""
-    n = MODIS_PIXELS[res]
-    cell = MODIS_TILE / n
-    x0 = MODIS_X0 + h * MODIS_TILE
-    y0 = MODIS_Y0 - v * MODIS_TILE
-    return Grid(MODIS_CRS, (cell, 0.0, x0, 0.0, -cell, y0), (n, n))
+    return named.modis_tile_grid(h, v, res)
 
 
 def sinusoidal_xy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,34 +100,25 @@ def chirps_grid_for(bounds: tuple[float, float, float, float], margin_cells: int
     """The CHIRPS 0.05 degree lattice cropped to ``bounds`` plus ``margin_cells`` each side."""
     m = margin_cells * CHIRPS_RES
     w, s, e, n = bounds
-    return Grid.from_bounds((w - m, s - m, e + m, n + m), CHIRPS_RES, "EPSG:4326")
+    return named.named_grid("chirps-p05").crop((w - m, s - m, e + m, n + m))
 
 
 def koppen_grid_for(bounds: tuple[float, float, float, float]) -> Grid:
     """The Koeppen 1/120 degree lattice cropped to ``bounds``."""
-    return Grid.from_bounds(bounds, KOPPEN_RES, "EPSG:4326")
+    return named.named_grid("koppen-1km").crop(bounds)
 
 
 def merit_tiles_for(bounds: tuple[float, float, float, float]) -> list[tuple[str, Grid]]:
     """(name, grid) of the 5 x 5 degree MERIT tiles that intersect ``bounds``, e.g. n30w100."""
-    w, s, e, n = bounds
+    merit = named.named_grid("merit-3s")
     out: list[tuple[str, Grid]] = []
-    lat0 = math.floor(s / MERIT_TILE_DEG) * MERIT_TILE_DEG
-    lon0 = math.floor(w / MERIT_TILE_DEG) * MERIT_TILE_DEG
-    lat = lat0
-    while lat < n:
-        lon = lon0
-        while lon < e:
-            ns = f"n{lat:02d}" if lat >= 0 else f"s{-lat:02d}"
-            ew = f"w{-lon:03d}" if lon < 0 else f"e{lon:03d}"
-            grid = Grid(
-                "EPSG:4326",
-                (MERIT_RES, 0.0, float(lon), 0.0, -MERIT_RES, float(lat + MERIT_TILE_DEG)),
-                (6000, 6000),
-            )
-            out.append((ns + ew, grid))
-            lon += MERIT_TILE_DEG
-        lat += MERIT_TILE_DEG
+    for name in named.merit_tiles_for_bounds(bounds):
+        lat = int(name[1:3]) * (1 if name[0] == "n" else -1)
+        lon = int(name[4:7]) * (1 if name[3] == "e" else -1)
+        row0 = round((90 - lat - MERIT_TILE_DEG) / MERIT_RES)
+        col0 = round((lon + 180) / MERIT_RES)
+        n = round(MERIT_TILE_DEG / MERIT_RES)
+        out.append((name, merit.window(row0, row0 + n, col0, col0 + n)))
     return out
 
 
@@ -155,9 +135,5 @@ def soilgrids_grid_for(bounds: tuple[float, float, float, float]) -> Grid:
         [np.full(50, n), np.linspace(s, n, 50), np.full(50, s), np.linspace(s, n, 50)]
     )
     x, y = t.transform(lons, lats)
-    full = Grid(
-        SOILGRIDS_CRS,
-        (SOILGRIDS_RES, 0.0, SOILGRIDS_X0, 0.0, -SOILGRIDS_RES, SOILGRIDS_Y0),
-        SOILGRIDS_SHAPE,
-    )
+    full = named.named_grid("soilgrids-250m")
     return full.crop((float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y))))
