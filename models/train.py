@@ -83,6 +83,7 @@ def train_ensemble(
     learning_rate: float = LEARNING_RATE,
     fuse: bool = True,
     weight_variables: Sequence[str] = WEIGHT_VARIABLES,
+    on_member: Callable[[Member, Any], None] | None = None,
 ) -> Manifest:
     """Train the ``arch`` ensemble on ``rows`` of ``table``, export to ``out_dir``; the manifest.
 
@@ -91,6 +92,8 @@ def train_ensemble(
     giving a row mask (cross-validation folds). Threads: TensorFlow and
     scikit-learn use at most ``threads``. ``weight_variables`` picks the network
     members (default: all seven; fewer only for quick experiments and tests).
+    ``on_member(member, native)`` is called with each trained Keras model or
+    scikit-learn forest (benchmarks compare them with their ONNX files).
     """
     if arch not in ARCHS:
         raise TrainError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -114,7 +117,7 @@ def train_ensemble(
     )
     t_start = time.perf_counter()
     if arch == "rf":
-        members, extra = _train_forests(train_df, out, seed, n_estimators, threads, log)
+        members, extra = _train_forests(train_df, out, seed, n_estimators, threads, log, on_member)
         normalisation = None
         inner: dict[str, Any] = {"used": False, "reason": "forests use no early stopping"}
     else:
@@ -131,6 +134,7 @@ def train_ensemble(
             learning_rate=learning_rate,
             weight_variables=weight_variables,
             log=log,
+            on_member=on_member,
         )
     inputs = ["x", "cats"] if arch == "wdl" else ["x"]
     fused_entry = None
@@ -280,6 +284,7 @@ def _train_networks(
     learning_rate: float,
     weight_variables: Sequence[str],
     log: Callable[[str], None],
+    on_member: Callable[[Member, Any], None] | None,
 ) -> tuple[list[Member], dict[str, Any], Normalisation, dict[str, Any]]:
     _setup_tf(threads)
     import keras
@@ -378,11 +383,14 @@ def _train_networks(
                 train_seconds=round(secs, 3),
             )
         )
+        if on_member is not None:
+            on_member(members[-1], export_model)
         log(
             f"  member {i + 1}/{len(weight_variables)} {name}: {len(val_losses)} epochs, "
             f"best inner NLL {np.nanmin(val_losses):.4f}, ONNX parity {parity:.1e}, {secs:.1f} s"
         )
-        keras.backend.clear_session()
+        if on_member is None:
+            keras.backend.clear_session()
     assert normalisation is not None
     extra: dict[str, Any] = {
         "trainable_params_per_member": n_params,
@@ -430,6 +438,7 @@ def _train_forests(
     n_estimators: int,
     threads: int,
     log: Callable[[str], None],
+    on_member: Callable[[Member, Any], None] | None = None,
 ) -> tuple[list[Member], dict[str, Any]]:
     from models.forest import fit_forest, forest_to_onnx
 
@@ -467,6 +476,8 @@ def _train_forests(
                 train_seconds=round(secs, 3),
             )
         )
+        if on_member is not None:
+            on_member(members[-1], rf)
         size_mb = (out / f"{name}.onnx").stat().st_size / 1e6
         log(
             f"  forest {i + 1}/{len(classes)} {name}: {int(sel.sum())} rows, {n_nodes} nodes, "
