@@ -179,3 +179,34 @@ def test_packed_uint16_cube_is_decoded(tmp_path: Path) -> None:
     assert str(ds["time"].values[0])[:10] == "2020-06-01"  # 18414 days after 1970-01-01
     with pytest.raises(FileNotFoundError, match="not a Zarr"):
         open_zarr_v2(tmp_path / "nothing.zarr")
+
+
+def test_score_world_on_a_synthetic_world_reads_smap_granules(tmp_path: Path) -> None:
+    """A tiny world of pipeline.synth: SMAP comes from its SPL3SMP_E files, cell-constant."""
+    import datetime as dt
+
+    from pipeline.evaluate.truth import MODEL_ALL_DAYS
+    from pipeline.evaluate.zarrio import open_zarr_v2
+    from pipeline.synth import WorldSpec, write_world
+
+    spec = WorldSpec(
+        region=(-97.3, 35.0, -97.1, 35.2),
+        start=dt.date(2020, 6, 1),
+        end=dt.date(2020, 6, 3),
+        n_stations=2,
+        n_ameriflux=0,
+        spinup_days=5,
+    )
+    write_world(spec, tmp_path / "world")
+    truth = open_zarr_v2(tmp_path / "world/truth/soil_moisture_90m.zarr")["soil_moisture"].load()
+    rng = np.random.default_rng(0)
+    cube = (truth + rng.normal(0, 0.01, truth.shape)).astype(np.float32)
+    write_zarr_v2(cube.to_dataset(name="soil_moisture"), tmp_path / "cube.zarr")
+    out = score_world(tmp_path / "world", tmp_path / "cube.zarr")
+    assert set(out) == {"model", "SMAP", IDEAL_9KM, MODEL_ALL_DAYS}
+    smap = out["SMAP"]
+    assert 0 < smap.n_pixel_days <= truth.size
+    assert smap.subcell_recovered == pytest.approx(0.0, abs=1e-6)  # one value per 9 km cell
+    assert out["model"].rmse == pytest.approx(0.01, rel=0.1)
+    assert out[MODEL_ALL_DAYS].n_pixel_days == int(np.isfinite(truth.values).sum())
+    assert out["model"].subcell_recovered > 0.5 > smap.subcell_recovered

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from grids.grid import Grid
@@ -45,6 +46,8 @@ EASE2_M09 = Grid(
 """The global 9 km EASE-Grid 2.0 of SPL3SMP_E (NSIDC EASE2_M09km.gpd)."""
 
 IDEAL_9KM = "ideal 9 km (truth cell mean)"
+MODEL_ALL_DAYS = "model (every pixel-day)"
+"""The model scored on all its pixel-days, not only where SMAP has a value."""
 """Name of the reference field: the truth averaged over each SMAP cell."""
 
 
@@ -76,22 +79,77 @@ class MapScores:
         return asdict(self)
 
 
+def ease_m09_xy(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """EASE-Grid 2.0 (EPSG:6933) x, y (m) of every (lat, lon) pixel centre, (len(lat), len(lon))."""
+    from pyproj import Transformer
+
+    lon2, lat2 = np.meshgrid(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+    to_ease = Transformer.from_crs("EPSG:4326", EASE2_M09.crs, always_xy=True)
+    x, y = to_ease.transform(lon2, lat2)
+    return np.asarray(x), np.asarray(y)
+
+
 def ease_m09_cell_ids(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """The EASE-Grid 2.0 M09 cell (row * 3856 + col) of each (lat, lon) pixel centre, int64.
 
     ``lat`` and ``lon`` are the 1-D centre coordinates (degrees) of a
-    geographic lattice; the result has shape (len(lat), len(lon)).
+    geographic lattice; the result has shape (len(lat), len(lon)), -1 off the grid.
     """
-    from pyproj import Transformer
-
-    lat = np.asarray(lat, dtype=np.float64)
-    lon = np.asarray(lon, dtype=np.float64)
-    lon2, lat2 = np.meshgrid(lon, lat)
-    to_ease = Transformer.from_crs("EPSG:4326", EASE2_M09.crs, always_xy=True)
-    x, y = to_ease.transform(lon2, lat2)
+    x, y = ease_m09_xy(lat, lon)
     row, col = EASE2_M09.xy_to_rowcol(x, y)
     ids = row * EASE2_M09.width + col
     return np.where(EASE2_M09.contains_rowcol(row, col), ids, -1).astype(np.int64)
+
+
+def smap_on_lattice(
+    smap_root: str | Path,
+    times: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    *,
+    quality: str = "recommended",
+) -> xr.DataArray:
+    """SPL3SMP_E (AM/PM mean, m3 m-3) on a 90 m lattice: each pixel takes its 9 km cell's value.
+
+    Read with ``pipeline.sources.smap.SmapSource`` from the granules under
+    ``smap_root``; a day without a granule is all NaN. Lazy: one dask task per day.
+    """
+    import dask
+    import dask.array as da
+
+    from pipeline.sources.base import MissingInputError
+    from pipeline.sources.smap import SmapSource
+
+    src = SmapSource(smap_root, quality=quality)  # type: ignore[arg-type]
+    x, y = ease_m09_xy(lat, lon)
+    pad = 0.2  # degrees: a 9 km cell around the edges
+    bounds = (
+        float(np.min(lon)) - pad,
+        float(np.min(lat)) - pad,
+        float(np.max(lon)) + pad,
+        float(np.max(lat)) + pad,
+    )
+    shape = (len(lat), len(lon))
+
+    def one_day(t: np.datetime64) -> np.ndarray:
+        out = np.full(shape, np.nan, np.float32)
+        try:
+            nat = src.native(pd.Timestamp(t).date(), bounds)
+        except MissingInputError:
+            return out
+        row, col = nat.grid.xy_to_rowcol(x, y)
+        inside = nat.grid.contains_rowcol(row, col)
+        out[inside] = nat.data[row[inside], col[inside]]
+        return out
+
+    days = [da.from_delayed(dask.delayed(one_day)(t), shape=shape, dtype=np.float32) for t in times]
+    data = da.stack(days) if days else da.zeros((0, *shape), dtype=np.float32)
+    return xr.DataArray(
+        data,
+        dims=("time", "lat", "lon"),
+        coords={"time": times, "lat": lat, "lon": lon},
+        attrs={"units": "m3 m-3", "long_name": "SPL3SMP_E soil moisture of the pixel's 9 km cell"},
+    )
 
 
 class _Acc:
@@ -227,34 +285,61 @@ def _spatial_dims(da: xr.DataArray) -> tuple[str, str]:
     raise ValueError(f"no (lat, lon) or (y, x) dimensions in {da.dims}")
 
 
-def score_world(world: str | Path, cube: str | Path) -> dict[str, MapScores]:
+def score_world(
+    world: str | Path,
+    cube: str | Path,
+    *,
+    smap_root: str | Path | None = None,
+    smap_quality: str = "recommended",
+) -> dict[str, MapScores]:
     """Score a predicted cube against ``<world>/truth/soil_moisture_90m.zarr``.
 
-    Fields scored: the cube's ``soil_moisture`` and, when the cube carries it,
-    its ``smap`` (SMAP on the 90 m lattice); plus the ideal 9 km field. The
-    cube and truth are aligned on their common days and pixels (same lattice,
-    exact coordinates); no overlap is an error naming both paths.
+    Fields: the cube's ``soil_moisture`` (``model``); ``SMAP`` on the 90 m
+    lattice, from the cube's ``smap`` variable when it has one, else from the
+    SPL3SMP_E granules under ``smap_root`` (default ``<world>/SMAP`` when it
+    exists), each pixel taking its 9 km cell's value; plus the ideal 9 km
+    field, all on the same pixel-days; with SMAP, the model once more on all
+    its pixel-days (:data:`MODEL_ALL_DAYS`). Days are those of both truth and
+    cube; the cube is matched to the truth's pixel centres to within a quarter
+    pixel. No common day or pixel is a :class:`TruthError` naming the cube.
     """
     world = Path(world)
     truth_path = world / "truth" / "soil_moisture_90m.zarr"
     if not truth_path.exists():
         raise TruthError(truth_path, "no synthetic truth here (is this a synthetic world?)")
     truth = _open_var(truth_path, ("soil_moisture", "sm", "truth"))
-    pred = _open_var(Path(cube), ("soil_moisture",))
-    fields = {"model": pred}
     cube_ds = _open(Path(cube))
+    if "soil_moisture" not in cube_ds.data_vars:
+        raise TruthError(cube, f"no 'soil_moisture' variable (have {list(cube_ds.data_vars)})")
+    fields = {"model": cube_ds["soil_moisture"]}
     if "smap" in cube_ds.data_vars:
         fields["SMAP"] = cube_ds["smap"]
     ydim, xdim = _spatial_dims(truth)
-    renamed = {}
+    truth = truth.transpose("time", ydim, xdim)
+    times = np.intersect1d(truth["time"].values, cube_ds["time"].values)
+    if times.size == 0:
+        raise TruthError(cube, f"no day in common with the truth {truth_path}")
+    truth = truth.sel(time=times)
+    lat, lon = truth[ydim].values, truth[xdim].values
+    tol = 0.25 * float(np.min(np.abs(np.diff(lat)))) if lat.size > 1 else 1e-6
+    aligned: dict[str, xr.DataArray] = {}
     for name, f in fields.items():
         fy, fx = _spatial_dims(f)
-        renamed[name] = f.rename({fy: ydim, fx: xdim}).transpose("time", ydim, xdim)
-    truth = truth.transpose("time", ydim, xdim)
-    aligned = xr.align(truth, *renamed.values(), join="inner")
-    truth_a = aligned[0]
-    if truth_a.size == 0:
-        raise TruthError(cube, f"no common day and pixel with the truth {truth_path}")
-    fields_a = dict(zip(renamed, aligned[1:], strict=True))
-    ids = ease_m09_cell_ids(truth_a[ydim].values, truth_a[xdim].values)
-    return score_maps(truth_a, fields_a, ids)
+        f = f.rename({fy: ydim, fx: xdim}).transpose("time", ydim, xdim).sel(time=times)
+        aligned[name] = f.reindex(
+            {ydim: truth[ydim], xdim: truth[xdim]}, method="nearest", tolerance=tol
+        )
+    if "SMAP" not in aligned:
+        root = Path(smap_root) if smap_root is not None else world / "SMAP"
+        if root.exists():
+            smap = smap_on_lattice(root, times, lat, lon, quality=smap_quality)
+            aligned["SMAP"] = smap.rename({"lat": ydim, "lon": xdim})
+    ids = ease_m09_cell_ids(lat, lon)
+    out = score_maps(truth, aligned, ids)
+    if "SMAP" in aligned:
+        # SMAP sees a cell on some days only: the model is also scored on all its pixel-days.
+        alone = score_maps(truth, {"model": aligned["model"]}, ids)["model"]
+        out[MODEL_ALL_DAYS] = alone
+    if max(v.n_pixel_days for v in out.values()) == 0:
+        raise TruthError(cube, f"no pixel-day where the cube and the truth {truth_path} overlap")
+    return out
