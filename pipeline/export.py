@@ -1,0 +1,277 @@
+"""Export one day of a cube: Cloud-Optimized GeoTIFF, CF NetCDF, or a quicklook PNG.
+
+- COG (rasterio, driver ``COG``): four uint16 bands ``soil_moisture``,
+  ``soil_moisture_sd``, ``member_spread`` (scale 1e-4 m3 m-3) and
+  ``quality_flag`` (scale 1; the cube's flag fill 255 becomes 65535), nodata
+  65535, the cube's CRS and transform, DEFLATE with predictor 2, 512-pixel
+  blocks and nearest overviews. Written block by block into a temporary tiled
+  GeoTIFF, then copied to COG, so a CONUS day never sits whole in memory.
+- NetCDF (xarray, h5netcdf engine): the day as a CF-1.8 dataset with the cube's
+  packing (uint16 + scale_factor, _FillValue), coordinates, ``spatial_ref`` and
+  the day's provenance JSON as the global attribute ``provenance``.
+- PNG: a map of soil moisture (m3 m-3, colour bar) with water, urban and
+  missing-input pixels in three distinct greys and a title naming the date and
+  model, decimated to at most ``max_pixels`` on the long side.
+
+Only published days (``day_status`` > 0) are exported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from pipeline.cube import DAY_ABSENT, FLAG_BITS, StoreSpec, read_layout
+from pipeline.cube import encoding as enc
+from pipeline.cube.store import Cube
+from pipeline.errors import RunError
+
+Format = Literal["cog", "netcdf", "png"]
+FORMATS: tuple[str, ...] = ("cog", "netcdf", "png")
+SUFFIX = {"cog": ".tif", "netcdf": ".nc", "png": ".png"}
+BANDS: tuple[str, ...] = ("soil_moisture", "soil_moisture_sd", "member_spread", "quality_flag")
+
+
+class ExportError(RunError):
+    """A day cannot be exported from a store (absent day, unknown format, no store)."""
+
+
+def resolve_store(output_root: str, storage_options: Mapping[str, Any] | None = None) -> str:
+    """The cube ``latest.json`` under the output folder points to (``ExportError`` if none)."""
+    spec = StoreSpec(output_root.rstrip("/"), dict(storage_options or {})).child("latest.json")
+    try:
+        if spec.is_local:
+            text = Path(spec.local_path).read_text("utf-8")
+        else:
+            fs, path = spec.filesystem()
+            text = fs.cat_file(path).decode("utf-8")
+        name = json.loads(text)["store"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ExportError(
+            f"{spec}: no cube recorded here yet (run 'smdown run' first or pass --store)"
+        ) from exc
+    return f"{output_root.rstrip('/')}/{name}"
+
+
+def _open_day(spec: StoreSpec, date: dt.date) -> tuple[Cube, Any, int]:
+    import zarr
+
+    layout = read_layout(spec)
+    cube = Cube(spec, layout)
+    if date.year < layout.first_year or layout.time_index(date) >= cube.n_times():
+        raise ExportError(f"{spec}: {date} is outside the cube's time axis")
+    status = cube.day_status(date)
+    if status == DAY_ABSENT:
+        raise ExportError(f"{spec}: {date} has not been published (day_status 0)")
+    root = zarr.open_group(spec.zarr_store(), mode="r")
+    return cube, root, layout.time_index(date)
+
+
+def default_out(store: str, date: dt.date, fmt: str) -> Path:
+    """``<store name without .zarr>_<YYYY-MM-DD><suffix>`` in the current folder."""
+    name = store.rstrip("/").rsplit("/", 1)[-1].removesuffix(".zarr")
+    return Path(f"{name}_{date.isoformat()}{SUFFIX[fmt]}")
+
+
+def export_day(
+    store: str,
+    date: dt.date,
+    fmt: str,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    max_pixels: int = 2000,
+) -> Path:
+    """Write day ``date`` of the cube at ``store`` as ``fmt`` (cog, netcdf, png); returns
+    the path written."""
+    if fmt not in FORMATS:
+        raise ExportError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    spec = StoreSpec(store, dict(storage_options or {}))
+    path = Path(out) if out is not None else default_out(store, date, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "cog":
+        _export_cog(spec, date, path)
+    elif fmt == "netcdf":
+        _export_netcdf(spec, date, path)
+    else:
+        _export_png(spec, date, path, max_pixels)
+    return path
+
+
+# -- COG -------------------------------------------------------------------------------------
+def _export_cog(spec: StoreSpec, date: dt.date, path: Path) -> None:
+    import rasterio
+    import rasterio.shutil
+    from rasterio.windows import Window
+
+    cube, root, t = _open_day(spec, date)
+    grid = cube.layout.grid
+    h, w = grid.shape
+    attrs = root.attrs.asdict()
+    profile = {
+        "driver": "GTiff",
+        "width": w,
+        "height": h,
+        "count": len(BANDS),
+        "dtype": "uint16",
+        "crs": grid.to_wkt(),
+        "transform": grid.affine,
+        "nodata": enc.FILL_U16,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "DEFLATE",
+        "BIGTIFF": "IF_SAFER",
+    }
+    step = max(cube.layout.chunk, 512)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmpdir:
+        tmp = Path(tmpdir) / "day.tif"
+        with rasterio.open(tmp, "w", **profile) as dst:
+            for r0 in range(0, h, step):
+                for c0 in range(0, w, step):
+                    r1, c1 = min(h, r0 + step), min(w, c0 + step)
+                    win = Window(c0, r0, c1 - c0, r1 - r0)
+                    for b, name in enumerate(BANDS, start=1):
+                        block = np.asarray(root[name][t, r0:r1, c0:c1])
+                        if name == "quality_flag":
+                            block = np.where(
+                                block == enc.FILL_FLAG, enc.FILL_U16, block.astype(np.uint16)
+                            )
+                        dst.write(block.astype(np.uint16), b, window=win)
+            dst.scales = (enc.SCALE, enc.SCALE, enc.SCALE, 1.0)
+            dst.offsets = (0.0, 0.0, 0.0, 0.0)
+            dst.units = ("m3 m-3", "m3 m-3", "m3 m-3", "1")
+            dst.descriptions = BANDS
+            dst.update_tags(
+                date=date.isoformat(),
+                day_status=str(cube.day_status(date)),
+                model_arch=str(attrs.get("model_arch", "")),
+                model_manifest_hash=str(attrs.get("model_manifest_hash", "")),
+                software_version=str(attrs.get("software_version", "")),
+                source_store=spec.url,
+            )
+            dst.update_tags(
+                4,
+                flag_masks=" ".join(str(v) for v in FLAG_BITS.values()),
+                flag_meanings=" ".join(FLAG_BITS),
+            )
+        rasterio.shutil.copy(
+            tmp,
+            path,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR="2",
+            BLOCKSIZE="512",
+            OVERVIEW_RESAMPLING="NEAREST",
+            BIGTIFF="IF_SAFER",
+        )
+
+
+# -- NetCDF ----------------------------------------------------------------------------------
+def _export_netcdf(spec: StoreSpec, date: dt.date, path: Path) -> None:
+    from pipeline.cube import open_cube
+
+    cube, _, t = _open_day(spec, date)
+    ds = open_cube(spec.url, spec.storage_options, chunks="zarr").isel(time=slice(t, t + 1))
+    ds = ds.drop_vars("day_status")
+    prov = cube.read_provenance(date)
+    attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float | list | tuple)}
+    attrs["provenance"] = json.dumps(prov, sort_keys=True) if prov else ""
+    attrs["day_status"] = cube.day_status(date)
+    attrs["history"] = f"{attrs.get('history', '')}\n{_now()} exported {date} by smdown".strip()
+    ds.attrs = attrs
+    encoding: dict[str, dict[str, Any]] = {}
+    for name in enc.CONTINUOUS:
+        encoding[name] = {
+            "dtype": "uint16",
+            "scale_factor": enc.SCALE,
+            "add_offset": 0.0,
+            "_FillValue": enc.FILL_U16,
+            "zlib": True,
+            "complevel": 4,
+        }
+    encoding["quality_flag"] = {"dtype": "uint8", "_FillValue": enc.FILL_FLAG, "zlib": True}
+    encoding["time"] = {"units": "days since 1970-01-01", "dtype": "int32"}
+    ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- PNG -------------------------------------------------------------------------------------
+GREYS = {"water": "#9aa7b0", "urban": "#5a5a5a", "missing": "#d9d9d9"}
+
+
+def _export_png(spec: StoreSpec, date: dt.date, path: Path, max_pixels: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    cube, root, t = _open_day(spec, date)
+    grid = cube.layout.grid
+    h, w = grid.shape
+    step = max(1, -(-max(h, w) // max_pixels))
+    sm = enc.unpack_u16(np.asarray(root["soil_moisture"][t, ::step, ::step]))
+    flags = np.asarray(root["quality_flag"][t, ::step, ::step])
+    west, south, east, north = grid.bounds
+    computed = flags != enc.FILL_FLAG
+    water = computed & ((flags & FLAG_BITS["water"]) != 0)
+    urban = computed & ((flags & FLAG_BITS["urban"]) != 0) & ~water
+    missing = (~np.isfinite(sm)) & ~water & ~urban
+    attrs = root.attrs.asdict()
+    fig, ax = plt.subplots(figsize=(10, 10 * h / w * 0.9 + 1.2), dpi=120)
+    extent = (west, east, south, north)
+    cls = np.full(sm.shape, np.nan)
+    cls[missing] = 0
+    cls[water] = 1
+    cls[urban] = 2
+    ax.imshow(
+        cls,
+        extent=extent,
+        cmap=ListedColormap([GREYS["missing"], GREYS["water"], GREYS["urban"]]),
+        vmin=-0.5,
+        vmax=2.5,
+        interpolation="nearest",
+    )
+    im = ax.imshow(
+        np.ma.masked_invalid(sm),
+        extent=extent,
+        cmap="YlGnBu",
+        vmin=0.0,
+        vmax=0.5,
+        interpolation="nearest",
+    )
+    bar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+    bar.set_label("soil moisture (m3 m-3)")
+    model = f"{attrs.get('model_arch', '?')}-{str(attrs.get('model_manifest_hash', ''))[:12]}"
+    status = {1: "provisional", 2: "final"}.get(cube.day_status(date), "?")
+    ax.set_title(f"smdown soil moisture 0-5 cm, {date.isoformat()} ({status}), model {model}")
+    geographic = grid.is_geographic
+    if geographic:  # equal ground distances along both axes at the map's centre
+        ax.set_aspect(1.0 / max(0.1, float(np.cos(np.radians((south + north) / 2)))))
+    ax.set_xlabel("longitude (degrees east)" if geographic else "x (m)")
+    ax.set_ylabel("latitude (degrees north)" if geographic else "y (m)")
+    ax.legend(
+        handles=[
+            Patch(color=GREYS["water"], label="water"),
+            Patch(color=GREYS["urban"], label="urban"),
+            Patch(color=GREYS["missing"], label="input missing / not computed"),
+        ],
+        loc="lower left",
+        fontsize="small",
+        framealpha=0.9,
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
