@@ -210,3 +210,40 @@ def test_score_world_on_a_synthetic_world_reads_smap_granules(tmp_path: Path) ->
     assert out["model"].rmse == pytest.approx(0.01, rel=0.1)
     assert out[MODEL_ALL_DAYS].n_pixel_days == int(np.isfinite(truth.values).sum())
     assert out["model"].subcell_recovered > 0.5 > smap.subcell_recovered
+
+
+def test_score_world_reads_a_published_cube(tmp_path: Path) -> None:
+    """A cube made with pipeline.cube (uint16 packed, whole-year time axis, absent days)."""
+    import datetime as dt
+
+    from pipeline.cube import Cube, CubeLayout, ModelInfo, StoreSpec, encode_tile, write_region
+    from pipeline.evaluate.truth import MODEL_ALL_DAYS
+    from pipeline.synth import WorldSpec, write_world
+
+    spec = WorldSpec(
+        region=(-97.3, 35.0, -97.1, 35.2),
+        start=dt.date(2020, 6, 1),
+        end=dt.date(2020, 6, 2),
+        n_stations=1,
+        n_ameriflux=0,
+        spinup_days=3,
+    )
+    write_world(spec, tmp_path / "world")
+    from pipeline.evaluate.zarrio import open_zarr_v2
+
+    truth_sm = open_zarr_v2(tmp_path / "world/truth/soil_moisture_90m.zarr")["soil_moisture"]
+    store = StoreSpec(str(tmp_path / "dense-0123456789ab.zarr"))
+    layout = CubeLayout(grid=spec.region_grid(), chunk=120, first_year=2020)
+    cube = Cube(store, layout)
+    cube.create(ModelInfo("dense", "0123456789abcdef", "test"), 2020)
+    # Only 2020-06-02 is written; 2020-06-01 stays absent (all fill).
+    day = truth_sm.sel(time="2020-06-02").values
+    tile = encode_tile(
+        day, np.full_like(day, 0.02), np.zeros_like(day), np.zeros(day.shape, np.uint8)
+    )
+    write_region(store, layout, dt.date(2020, 6, 2), 0, 0, tile)
+    cube.consolidate()
+    out = score_world(tmp_path / "world", store.url)
+    assert out[MODEL_ALL_DAYS].n_pixel_days == int(np.isfinite(day).sum())  # one day scored
+    assert out[MODEL_ALL_DAYS].rmse < 1e-4  # packing to 1e-4 m3 m-3 is the only error
+    assert out[MODEL_ALL_DAYS].subcell_recovered == pytest.approx(1.0, abs=1e-3)

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -285,12 +286,27 @@ def _spatial_dims(da: xr.DataArray) -> tuple[str, str]:
     raise ValueError(f"no (lat, lon) or (y, x) dimensions in {da.dims}")
 
 
+def _open_cube(cube: str | Path, storage_options: Mapping[str, Any] | None) -> xr.Dataset:
+    """A published cube (``pipeline.cube.open_cube``: local or s3://), else any Zarr v2 group."""
+    from pipeline.cube import open_cube
+
+    url = str(cube)
+    try:
+        return open_cube(url, storage_options, chunks="zarr")  # type: ignore[no-any-return]
+    except (KeyError, ValueError, OSError):
+        pass  # not consolidated or not a cube of pipeline.cube: read it as plain Zarr
+    if "://" in url and not url.startswith("file://"):
+        raise TruthError(cube, "cannot open as a cube (consolidated Zarr v2)")
+    return _open(Path(url))
+
+
 def score_world(
     world: str | Path,
     cube: str | Path,
     *,
     smap_root: str | Path | None = None,
     smap_quality: str = "recommended",
+    storage_options: Mapping[str, Any] | None = None,
 ) -> dict[str, MapScores]:
     """Score a predicted cube against ``<world>/truth/soil_moisture_90m.zarr``.
 
@@ -308,7 +324,7 @@ def score_world(
     if not truth_path.exists():
         raise TruthError(truth_path, "no synthetic truth here (is this a synthetic world?)")
     truth = _open_var(truth_path, ("soil_moisture", "sm", "truth"))
-    cube_ds = _open(Path(cube))
+    cube_ds = _open_cube(cube, storage_options)
     if "soil_moisture" not in cube_ds.data_vars:
         raise TruthError(cube, f"no 'soil_moisture' variable (have {list(cube_ds.data_vars)})")
     fields = {"model": cube_ds["soil_moisture"]}
