@@ -185,3 +185,19 @@ def test_cv_trains_real_fold_ensembles(trained: tuple[Path, Path], tmp_path: Pat
     t5 = results.tables["table5"].set_index("model")
     held = table[table["fold"].isin([0, 1])]
     assert t5.loc["SMAP", "n_days"] == len(held)
+
+
+def test_cube_argument_may_name_the_output_directory(tmp_path: Path) -> None:
+    from pipeline.cli.evaluate import resolve_cube
+    from pipeline.evaluate import EvaluationError
+
+    with pytest.raises(EvaluationError, match="no Zarr cube here"):
+        resolve_cube(str(tmp_path))
+    ds = xr.Dataset({"soil_moisture": ("x", np.zeros(2, np.float32))})
+    write_zarr_v2(ds, tmp_path / "dense-0123.zarr")
+    assert resolve_cube(str(tmp_path)) == str(tmp_path / "dense-0123.zarr")
+    assert resolve_cube(str(tmp_path / "dense-0123.zarr")) == str(tmp_path / "dense-0123.zarr")
+    write_zarr_v2(ds, tmp_path / "prob-4567.zarr")
+    with pytest.raises(EvaluationError, match="several cubes"):
+        resolve_cube(str(tmp_path))
+    assert resolve_cube("s3://bucket/cube.zarr") == "s3://bucket/cube.zarr"

@@ -36,6 +36,27 @@ def parse_models(specs: list[str], models_dir: str, default_arch: str) -> dict[s
     return found or {default_arch: root / default_arch}
 
 
+def resolve_cube(path: str) -> str:
+    """A cube store path: ``path`` itself, or the one ``*.zarr`` store inside a directory.
+
+    URLs (s3://...) are taken as given.
+    """
+    from pipeline.evaluate import EvaluationError
+
+    if "://" in path and not path.startswith("file://"):
+        return path
+    p = Path(path)
+    if (p / ".zgroup").exists():
+        return str(p)
+    stores = sorted(c for c in p.glob("*.zarr") if (c / ".zgroup").exists()) if p.is_dir() else []
+    if len(stores) == 1:
+        return str(stores[0])
+    if not stores:
+        raise EvaluationError(f"{p}: no Zarr cube here (expected a .zarr store)")
+    names = ", ".join(s.name for s in stores)
+    raise EvaluationError(f"{p}: several cubes ({names}); name one with --cube")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_cmd(
@@ -70,7 +91,10 @@ def register(app: typer.Typer) -> None:
             None, "--truth-world", help="Synthetic world directory: score whole maps too."
         ),
         cube: str = typer.Option(
-            None, "--cube", help="Predicted Zarr cube of that world (with --truth-world)."
+            None,
+            "--cube",
+            help="Predicted cube of that world (with --truth-world): a .zarr store, or a "
+            "directory holding exactly one (default: [output] store).",
         ),
         epochs: int = typer.Option(
             None, "--epochs", min=1, help="CV training epochs (default: [models] epochs)."
@@ -109,7 +133,9 @@ def register(app: typer.Typer) -> None:
                 n_folds=folds,
                 table_cfg=settings.table,
                 truth_world=truth_world,
-                cube=cube,
+                cube=resolve_cube(cube or settings.output.store) if truth_world else cube,
+                smap_quality=settings.sources.smap_quality,
+                storage_options=settings.output.storage_options,
             )
         typer.echo(headline_table(results))
         if "maps" in results.tables:

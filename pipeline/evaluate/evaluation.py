@@ -569,6 +569,8 @@ def run_evaluation(
     table_cfg: Any = None,
     truth_world: str | Path | None = None,
     cube: str | Path | None = None,
+    smap_quality: str = "recommended",
+    storage_options: Mapping[str, Any] | None = None,
     loader: Loader | None = None,
     trainer: Trainer | None = None,
     train_options: Mapping[str, Any] | None = None,
@@ -706,7 +708,9 @@ def run_evaluation(
             raise EvaluationError("map scoring needs both --truth-world and --cube")
         from pipeline.evaluate.truth import score_world
 
-        maps = score_world(truth_world, cube)
+        maps = score_world(
+            truth_world, cube, smap_quality=smap_quality, storage_options=storage_options
+        )
         results.add_table(
             "maps",
             pd.DataFrame([{"field": k, **v.as_dict()} for k, v in maps.items()]),

@@ -28,6 +28,8 @@ import pandas as pd
 from pipeline.evaluate.metrics import SMAP
 
 REPORT_NAME = "report.html"
+FOLD_ROWS = 60
+"""Tables longer than this start folded (``<details>``) in the HTML report."""
 METRICS_NAME = "metrics.json"
 TABLE5 = "table5"
 """Name of the headline table (each model per split, with SMAP) in ``tables``."""
@@ -178,10 +180,14 @@ def render_html(results: EvaluationResults) -> str:
         parts.extend(f'<li class="note">{html.escape(n)}</li>' for n in results.notes)
         parts.append("</ul>")
     for name, table in results.tables.items():
-        parts.append(
-            f'<h2 id="{html.escape(name)}">{html.escape(results.captions.get(name, name))}</h2>'
-        )
-        parts.append(_html_table(table))
+        cap = html.escape(results.captions.get(name, name))
+        parts.append(f'<h2 id="{html.escape(name)}">{cap}</h2>')
+        if len(table) > FOLD_ROWS:  # long tables (per site) start folded
+            parts.append(f"<details><summary>{len(table)} rows</summary>")
+            parts.append(_html_table(table))
+            parts.append("</details>")
+        else:
+            parts.append(_html_table(table))
     for name, png in results.figures.items():
         data = base64.b64encode(png).decode("ascii")
         cap = html.escape(results.captions.get(name, name))
