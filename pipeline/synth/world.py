@@ -48,6 +48,7 @@ CHIRPS_ROW0_FROM_90N = 0  # CHIRPS cells are indexed from 90 N / 180 W for hashi
 THETA_MIN, THETA_MAX = 0.02, 0.6  # m3 m-3, the truth is clipped to this range
 S_HALF_MM = 20.0  # bucket scale (mm): S = S_HALF gives 63 % of the dynamic range
 MEAN_RAIN_MM = 3.2  # target mean daily rain (mm/day) of the storm generator
+BLOCK_ROWS = 128  # rows per block of element-wise work
 
 
 def _window(window: Grid) -> tuple[int, int, tuple[int, int]]:
@@ -285,8 +286,9 @@ class DailyModel:
         lat = 90.0 - (self.row0 + np.arange(shp[0]) + 0.5) / PIXELS_PER_DEGREE
         self.lat = lat.astype(np.float32)[:, None]
         self.water = lc == LC_WATER
-        self.water_idx = np.nonzero(self.water)
-        self.wetland_idx = np.nonzero(lc == LC_WET)
+        self.wetland = lc == LC_WET
+        self.inv_tau0 = (1.0 / self.tau0).astype(np.float32)
+        self.ndvi_static = (0.05 * self.ndvi_noise + 0.08 * st["wetness"]).astype(np.float32)
         self.span = (self.theta_sat - self.theta_res).astype(np.float32)
         self.inv_span = (1.0 / self.span).astype(np.float32)
         self.theta_base = (self.theta_res + 0.018 * self.sm_static).astype(np.float32)
@@ -296,13 +298,21 @@ class DailyModel:
         self.date: dt.date | None = None
 
     # -- pieces ----------------------------------------------------------------------
+    def _blocks(self) -> list[slice]:
+        """Row blocks for the element-wise work (temporaries stay in cache; same result)."""
+        h = self.shape[0]
+        return [slice(r, min(h, r + BLOCK_ROWS)) for r in range(0, h, BLOCK_ROWS)]
+
     def ndvi(self, date: dt.date) -> np.ndarray:
         """NDVI at 90 m: phenology of the land cover, valley greenness, static noise."""
-        doy = date.timetuple().tm_yday
-        base = ndvi_curve(doy)[self.lc]
-        v = base + 0.05 * self.ndvi_noise + 0.08 * self.static["wetness"]
-        v = np.where(self.water, ndvi_curve(doy)[LC_WATER], v)
-        return np.clip(v, -0.2, 0.95).astype(np.float32)
+        table = ndvi_curve(date.timetuple().tm_yday)
+        out = np.empty(self.shape, dtype=np.float32)
+        for b in self._blocks():
+            v = table[self.lc[b]]
+            v += self.ndvi_static[b]
+            v[self.water[b]] = table[LC_WATER]
+            np.clip(v, -0.2, 0.95, out=out[b])
+        return out
 
     def _upsample(self, coarse: np.ndarray, r_lo: int, c_lo: int) -> np.ndarray:
         """Linear interpolation of 0.05 degree cell-centre values onto the 90 m window."""
@@ -319,27 +329,40 @@ class DailyModel:
         coarse = coarse_weather(self.spec, date, r_lo, c_lo, (nr, nc))
         return {k: self._upsample(coarse[k], r_lo, c_lo) for k in names}
 
-    def _tau(self, date: dt.date, ndvi: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _season(date: dt.date) -> np.float32:
+        """Evaporative season 0-1 (peaks in late July): green plants dry the soil faster."""
         doy = date.timetuple().tm_yday
-        season = 0.5 + 0.5 * math.sin(2 * math.pi * (doy - 100) / 365.0)
-        return self.tau0 / (1.0 + 1.2 * np.maximum(ndvi, 0.0) * season)
+        return np.float32(0.5 + 0.5 * math.sin(2 * math.pi * (doy - 100) / 365.0))
 
     def reset(self, first_day: dt.date) -> None:
         """Start the store at its climatological level the day before ``first_day``."""
         ndvi = self.ndvi(first_day)
-        self.S = (MEAN_RAIN_MM * self.infil * self._tau(first_day, ndvi)).astype(np.float32)
+        k = np.float32(1.2) * self._season(first_day)
+        tau = self.tau0 / (np.float32(1.0) + k * np.maximum(ndvi, np.float32(0.0)))
+        self.S = (np.float32(MEAN_RAIN_MM) * self.infil * tau).astype(np.float32)
         self.date = first_day - dt.timedelta(days=1)
 
     def _advance(self) -> tuple[dt.date, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """S <- exp(-1 / tau) * S + infiltration * rain, tau = tau0 / (1 + 1.2 NDVI season)."""
         if self.S is None or self.date is None:
             raise SynthError("DailyModel: call reset() before stepping")
         date = self.date + dt.timedelta(days=1)
         ndvi = self.ndvi(date)
         w = self.weather(date, ("rain",))
-        a = np.exp(-1.0 / self._tau(date, ndvi))
-        self.S = (a * self.S + self.infil * w["rain"]).astype(np.float32)
+        k = np.float32(1.2) * self._season(date)
+        S = self.S
+        for b in self._blocks():
+            a = np.maximum(ndvi[b], np.float32(0.0))
+            a *= k
+            a += np.float32(1.0)
+            a *= self.inv_tau0[b]
+            np.negative(a, out=a)
+            np.exp(a, out=a)
+            S[b] *= a
+            S[b] += self.infil[b] * w["rain"][b]
         self.date = date
-        return date, ndvi, self.S, w
+        return date, ndvi, S, w
 
     def spin(self) -> None:
         """Advance one day, updating only the store (spin-up)."""
@@ -351,40 +374,50 @@ class DailyModel:
         w.update(self.weather(date, ("cloud", "tanom")))
         d = date.toordinal()
         dyn = noise.linear_noise(self.spec.key("sm-daily", d), self.row0, self.col0, self.shape, 30)
-        theta = np.exp(S * np.float32(-1.0 / S_HALF_MM))
-        np.subtract(1.0, theta, out=theta)
-        theta *= self.span
-        theta += self.theta_base
-        dyn *= np.float32(0.010)
-        theta += dyn
-        wl = self.wetland_idx
-        theta[wl] = np.maximum(theta[wl], self.theta_sat[wl] - 0.03)
-        np.clip(theta, THETA_MIN, THETA_MAX, out=theta)
-        theta[self.water_idx] = np.nan
-
         doy = date.timetuple().tm_yday
         tair = air_temperature(doy, self.lat) + w["tanom"]
-        rel = theta - self.theta_res
-        rel *= self.inv_span
-        np.clip(rel, 0.0, 1.0, out=rel)
-        rel[self.water_idx] = 1.0
-        veg = np.maximum(ndvi, np.float32(0.0))
-        # LST: air temperature + daytime heating, hotter when dry, cooler when green.
-        lst = np.float32(1.0) - rel
-        lst *= np.float32(1.0) - np.float32(0.5) * veg
-        lst *= np.float32(12.0)
-        lst -= np.float32(3.0) * veg
-        lst += self.lst_static
-        lst += tair
-        lst[self.water_idx] = tair[self.water_idx] + 1.0
-        # ET: Hargreaves-like demand x crop coefficient from NDVI x soil-water stress.
-        pet = np.maximum(np.float32(0.5), np.float32(0.15) * (tair + np.float32(10.0)))
-        beta = rel * np.float32(2.0)
-        np.minimum(beta, 1.0, out=beta)
-        et = np.float32(0.9) * veg
-        et += np.float32(0.15)
-        et *= pet
-        et *= beta
+        theta = np.empty(self.shape, dtype=np.float32)
+        lst = np.empty(self.shape, dtype=np.float32)
+        et = np.empty(self.shape, dtype=np.float32)
+        f0, f1, f12, f3 = np.float32(0.0), np.float32(1.0), np.float32(12.0), np.float32(3.0)
+        for b in self._blocks():
+            water = self.water[b]
+            # theta = theta_res + span * (1 - exp(-S / S_half)) + static and daily noise
+            th = theta[b]
+            np.multiply(S[b], np.float32(-1.0 / S_HALF_MM), out=th)
+            np.exp(th, out=th)
+            np.subtract(f1, th, out=th)
+            th *= self.span[b]
+            th += self.theta_base[b]
+            th += np.float32(0.010) * dyn[b]
+            wet = self.wetland[b]
+            th[wet] = np.maximum(th[wet], self.theta_sat[b][wet] - np.float32(0.03))
+            np.clip(th, THETA_MIN, THETA_MAX, out=th)
+            th[water] = np.nan
+            # relative wetness 0-1 (water: 1)
+            rel = th - self.theta_res[b]
+            rel *= self.inv_span[b]
+            np.clip(rel, 0.0, 1.0, out=rel)
+            rel[water] = 1.0
+            veg = np.maximum(ndvi[b], f0)
+            ta = tair[b]
+            # LST: air temperature + daytime heating, hotter when dry, cooler when green.
+            ls = lst[b]
+            np.subtract(f1, rel, out=ls)
+            ls *= f1 - np.float32(0.5) * veg
+            ls *= f12
+            ls -= f3 * veg
+            ls += self.lst_static[b]
+            ls += ta
+            ls[water] = ta[water] + f1
+            # ET: Hargreaves-like demand x crop coefficient from NDVI x soil-water stress.
+            e = et[b]
+            np.multiply(np.float32(0.9), veg, out=e)
+            e += np.float32(0.15)
+            e *= np.maximum(np.float32(0.5), np.float32(0.15) * (ta + np.float32(10.0)))
+            rel *= np.float32(2.0)
+            np.minimum(rel, f1, out=rel)
+            e *= rel
         return DayFields(
             date=date,
             soil_moisture=theta,
@@ -402,8 +435,8 @@ def daily_tile(spec: WorldSpec, date: dt.date, window: Grid) -> dict[str, np.nda
 
     Spins the store up over ``spec.spinup_days`` days before ``date``; the
     writers step continuously from before ``spec.start`` instead, so the two
-    agree to within the store's memory after the spin-up (documented in
-    docs/synthetic-world.md, tested to < 0.005 m3 m-3).
+    agree to within the store's memory after the spin-up (pipeline/synth/README.md;
+    tested to < 0.005 m3 m-3).
     """
     with noise.single_thread_blas():
         model = DailyModel(spec, window)
