@@ -539,3 +539,30 @@ def test_insitu_reader_applies_every_qc_rule_to_the_stations(world: WorldManifes
             tru.append(truth[k, r, c])
     assert len(obs) > 40
     assert np.corrcoef(obs, tru)[0, 1] > 0.7
+
+
+def test_fine_covariates_explain_part_of_the_subcell_variability(
+    days_fields: dict[dt.date, dict[str, np.ndarray]],
+) -> None:
+    # Within each 9 km cell, regress the 90 m truth anomaly on the 90 m covariate anomalies
+    # (elevation, sand, clay, pH, NDVI, LST): they must explain part (R2 > 0.2), never all
+    # (R2 < 0.9; the world adds static and daily noise no covariate sees).
+    domain = SPEC.domain_grid()
+    st = static_tile(SPEC, domain)
+    idx = smap.smap_cells(domain, st["landcover"]).index
+    assert idx.separable
+    rows = np.repeat(np.arange(idx.height), np.diff(np.r_[idx.row_starts, domain.shape[0]]))
+    cols = np.repeat(np.arange(idx.width), np.diff(np.r_[idx.col_starts, domain.shape[1]]))
+
+    def anomaly(v: np.ndarray) -> np.ndarray:
+        return v - idx.mean(v)[rows][:, cols]
+
+    f = days_fields[SPEC.end]
+    y = anomaly(f["soil_moisture"])
+    xs = [anomaly(v) for v in (st["elevation"], st["sand"], st["clay"], st["ph"])]
+    xs += [anomaly(f["ndvi"]), anomaly(f["lst"])]
+    ok = np.isfinite(y)
+    a = np.stack([x[ok] for x in xs] + [np.ones(int(ok.sum()))], axis=1).astype(np.float64)
+    beta, *_ = np.linalg.lstsq(a, y[ok].astype(np.float64), rcond=None)
+    r2 = 1.0 - np.var(y[ok] - a @ beta) / np.var(y[ok])
+    assert 0.2 < r2 < 0.9, r2
