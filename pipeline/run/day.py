@@ -18,7 +18,9 @@ Status rule (``decide_status``): final (2) when the inputs cover at least
 ``output.min_coverage_final`` of the land pixels (coverage = predicted land
 pixels / land pixels; SMAP swath gaps and missing inputs lower it) and the day
 is at least ``output.final_after_days`` days old (UTC) so late or revised
-inputs have arrived; provisional (1) otherwise.
+inputs have arrived; provisional (1) otherwise. A day where no land pixel could
+be predicted (e.g. SMAP all fill over the region) is refused with ``RunError``
+and stays absent (0).
 """
 
 from __future__ import annotations
@@ -155,8 +157,23 @@ def day_provenance(plan: RunPlan, date: dt.date, tiles: Sequence[TileResult]) ->
         "grid_name": plan.grid_name,
         "grid_key": plan.grid.key(),
         "static_stack": plan.static.url,
+        "static_inputs": _static_inputs(plan),
         "n_tiles": len(tiles),
     }
+
+
+def _static_inputs(plan: RunPlan) -> dict[str, list[str]]:
+    """The files the static stack was built from (recorded in its attributes)."""
+    import zarr
+
+    try:
+        attrs = zarr.open_group(plan.static.zarr_store(), mode="r").attrs.asdict()
+    except (KeyError, ValueError, OSError):  # no stack (plans built by hand in tests)
+        return {}
+    files = attrs.get("input_files", {})
+    if not isinstance(files, dict):
+        return {}
+    return {str(k): [str(f) for f in v] for k, v in files.items()}
 
 
 def _write_latest(plan: RunPlan) -> None:
@@ -224,6 +241,8 @@ def run_day(
         n_land = sum(r.n_land for r in results)
         n_pred = sum(r.n_predicted for r in results)
         coverage = n_pred / n_land if n_land else 0.0
+        if n_land and not n_pred:
+            _refuse_empty_day(date, results)
         status = decide_status(coverage, date, out, today or _utc_today())
         record = day_provenance(plan, date, results)
         record.update(status=status, coverage=coverage, n_land=n_land, n_predicted=n_pred)
@@ -245,6 +264,17 @@ def run_day(
     )
     log.info("%s", result.summary())
     return result
+
+
+def _refuse_empty_day(date: dt.date, results: Sequence[TileResult]) -> None:
+    """No land pixel could be predicted: never publish an all-fill day (status stays 0)."""
+    n_land = sum(r.n_land for r in results)
+    smap_files = sorted({f for r in results for f in r.inputs.get("smap", [])})
+    if sum(r.n_smap_missing for r in results) >= n_land:
+        why = f"SMAP has no valid retrieval over the region ({', '.join(smap_files) or '?'})"
+    else:
+        why = "an input is missing at every land pixel"
+    raise RunError(f"{date}: no land pixel of {n_land} could be predicted: {why}; not published")
 
 
 def _with_static(plan: RunPlan, date: dt.date) -> RunPlan:

@@ -11,7 +11,9 @@ catalog and the ensemble are opened once (``worker_catalog`` / ``worker_model``;
 
 Pixel rules: water and urban pixels (static surface mask) are never predicted
 (fill, with the ``water``/``urban`` bit); a land pixel with any missing input is
-fill with ``input_missing`` (and ``smap_missing`` when SMAP is the one missing);
+fill with ``input_missing`` (and ``smap_missing`` when SMAP is the one missing); a
+daily file that exists but holds no valid value over the tile (a SMAP swath gap)
+makes the whole tile missing for that variable instead of failing the day;
 ``lst_padded``/``ndvi_padded``/``et_padded`` are set on every computed pixel of a
 tile whose composite for that variable was padded (days_stale > 0).
 """
@@ -118,17 +120,28 @@ def _files(prov: Any) -> list[str]:
 
 def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
     """Read the daily natives and static window of ``tile`` and build its feature block."""
+    from pipeline.sources.base import MissingInputError
     from pipeline.sources.block import build_feature_block  # type: ignore[import-not-found]
 
     srcs = catalog_sources(plan)
     bounds = tile_bounds_deg(tile)
     inputs: dict[str, Any] = {}
+    empty: dict[str, Any] = {}
     for var in DAILY:
         if var not in srcs:
             from pipeline.errors import SourceError
 
             raise SourceError(f"[sources] catalog ({plan.mode})", f"no source for {var!r}")
-        inputs[var] = srcs[var].native(date, bounds)
+        try:
+            inputs[var] = srcs[var].native(date, bounds)
+        except MissingInputError as exc:
+            # The day's file exists but holds no valid value over this tile (a SMAP swath
+            # gap): the tile's pixels are flagged missing; a day without the file fails.
+            prov = srcs[var].available(date)
+            if prov is None:
+                raise
+            inputs[var] = np.full(tile.grid.shape, np.nan, dtype=np.float32)
+            empty[var] = prov.with_note(f"no valid value over this tile: {exc.problem}")
     static = read_static(plan, tile)
     for var in STATIC_FLOAT:
         inputs[var] = static[var]
@@ -141,7 +154,7 @@ def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
         cats=np.asarray(block.cats, dtype=np.int16),
         missing=np.asarray(block.missing, dtype=bool),
         surface=static["surface"],
-        provenance=dict(block.provenance),
+        provenance={**dict(block.provenance), **empty},
     )
 
 
@@ -219,9 +232,11 @@ def make_tile(plan: RunPlan, tile: Tile, date: dt.date) -> TileResult:
         n_smap_missing=int((land & ~np.isfinite(feat.x[0])).sum()),
         n_input_missing=int((land & ~predicted).sum()),
         chunks=tuple(chunks),
-        inputs={k: _files(v) for k, v in sorted(feat.provenance.items())},
+        inputs={k: _files(v) for k, v in sorted(feat.provenance.items()) if v is not None},
         days_stale={
-            k: int(getattr(v, "days_stale", 0) or 0) for k, v in sorted(feat.provenance.items())
+            k: int(getattr(v, "days_stale", 0) or 0)
+            for k, v in sorted(feat.provenance.items())
+            if v is not None
         },
         seconds={
             "features": t1 - t0,
