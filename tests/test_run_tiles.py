@@ -428,3 +428,88 @@ def test_dask_scheduler_and_two_worker_processes_make_the_same_cube(
                 p.kill()
                 p.wait(timeout=10)
         log.close()
+
+
+# -- integration: the real readers on a tiny synthetic world, a real tiny Dense ensemble ------
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A 0.2 x 0.2 degree synthetic world (1 day, 6 ISMN stations) and a 1-member Dense
+    ensemble trained for 2 epochs on models.synthetic's table (seeded)."""
+    from models.synthetic import synthetic_table
+    from models.train import train_ensemble
+    from pipeline.synth import WorldSpec, write_world
+
+    root = tmp_path_factory.mktemp("synth")
+    spec = WorldSpec(
+        region=(-97.7, 35.3, -97.5, 35.5),
+        start=DAY,
+        end=DAY,
+        seed=3,
+        n_stations=6,
+        n_ameriflux=1,
+        spinup_days=5,
+    )
+    write_world(spec, root / "world")
+    model_dir = root / "models" / "dense"
+    train_ensemble(
+        "dense",
+        synthetic_table(n_sites=20, n_days=30, seed=0),
+        model_dir,
+        seed=0,
+        epochs=2,
+        batch_size=256,
+        patience=2,
+        threads=1,
+        weight_variables=("none",),
+        log=lambda _m: None,
+    )
+    settings = Settings(
+        sources={"root": str(root / "world")},
+        grid={"name": "conus-90m", "region": spec.region, "tile_size": 128},
+        output={"store": str(root / "cube"), "chunk_size": 64, "first_year": 2020},
+        models={"dir": str(root / "models"), "arch": "dense"},
+    )
+    return {"root": root, "settings": settings, "world": root / "world"}
+
+
+@pytest.mark.slow
+def test_station_pixels_hold_the_real_ensemble_prediction_of_their_own_row(
+    synth: dict[str, Any], client: Any
+) -> None:
+    from models.runtime import Ensemble
+
+    settings = synth["settings"]
+    plan = build_plan(settings, mode="training")  # 8-day LST: the training table's inputs
+    res = run_day(settings, DAY, client=client, plan=plan, today=TODAY)
+    assert res.n_tiles == 4 and res.coverage > 0.5
+    ds = open_cube(plan.cube.url).sel(time=str(DAY))
+    prov = Cube(plan.cube, plan.layout).read_provenance(DAY)
+    assert prov is not None and prov["inputs"]["smap"][0].endswith("_001.h5")
+    assert prov["static_inputs"]["sand"][0].endswith("sand_0-5cm_mean.tif")
+    assert "sand" not in prov["inputs"]  # static layers come from the stack, listed above
+    ens = Ensemble.load(plan.model_dir)
+    splan = plan.static_for(2020, DAY)
+    stations = json.loads((synth["world"] / "world.json").read_text())["stations"]
+    checked = 0
+    for st in stations:
+        row, col = (int(v) for v in plan.grid.xy_to_rowcol(st["lon"], st["lat"]))
+        if not plan.grid.contains_rowcol(np.array(row), np.array(col)):
+            continue
+        # The pixel centre the world put the station in is the cube's coordinate there.
+        assert ds.lat.values[row] == pytest.approx(st["pixel_lat"], abs=1e-9)
+        assert ds.lon.values[col] == pytest.approx(st["pixel_lon"], abs=1e-9)
+        tile = plan.tile(row // plan.tile_size, col // plan.tile_size)
+        feat = tile_features(splan, tile, DAY)
+        r, c = row - tile.row0, col - tile.col0
+        got = float(ds.soil_moisture.values[row, col])
+        if feat.missing[r, c] or feat.surface[r, c] != 0:
+            assert np.isnan(got)
+            continue
+        pred = ens.predict(feat.x[:, r, c][None, :])
+        # One packed count (1e-4 m3 m-3): a single row and a whole tile may differ in the
+        # last float32 bit inside onnxruntime, which can flip one rounding step.
+        assert got == pytest.approx(float(pred.mean[0]), abs=1.01e-4)
+        sd = float(ds.soil_moisture_sd.values[row, col])
+        assert sd == pytest.approx(float(pred.sd[0]), abs=1.01e-4)
+        checked += 1
+    assert checked >= 3
