@@ -232,7 +232,9 @@ def test_cv_trains_each_fold_on_its_own_sites_on_a_dask_client(tmp_path: Path) -
 
     table = station_table(n_sites=20, n_days=30, seed=7, n_folds=5)
     with (
-        LocalCluster(n_workers=1, threads_per_worker=2, processes=False) as cluster,
+        LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
         Client(cluster) as client,
     ):
         results = run_evaluation(

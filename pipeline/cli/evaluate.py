@@ -105,6 +105,9 @@ def register(app: typer.Typer) -> None:
         scheduler: str = typer.Option(
             None, "--scheduler", help="CV: Dask scheduler address (default: [cluster])."
         ),
+        figures: bool = typer.Option(
+            True, "--figures/--no-figures", help="Draw the report's figures (tables always)."
+        ),
     ) -> None:
         """Score ensembles against in-situ data beside SMAP; HTML report."""
         from pipeline.evaluate import EvaluationError, headline_table, run_evaluation
@@ -136,6 +139,7 @@ def register(app: typer.Typer) -> None:
                 cube=resolve_cube(cube or settings.output.store) if truth_world else cube,
                 smap_quality=settings.sources.smap_quality,
                 storage_options=settings.output.storage_options,
+                make_figures=figures,
             )
         typer.echo(headline_table(results))
         if "maps" in results.tables:

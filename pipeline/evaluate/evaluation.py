@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -497,6 +498,7 @@ def run_cv(
                 out[name].append(cv_fold(table, arch, name, k, out_dir / name, **kwargs))
         return out
     shared = client.scatter(table, broadcast=True)
+    run_id = uuid.uuid4().hex[:8]  # a second evaluation on the same client must not reuse keys
     futures = {
         (name, k): client.submit(
             cv_fold,
@@ -505,7 +507,7 @@ def run_cv(
             name,
             k,
             out_dir / name,
-            key=f"smdown-cv-{name}-fold{k:02d}-{seed}",
+            key=f"smdown-cv-{name}-fold{k:02d}-{run_id}",
             pure=False,
             **kwargs,
         )

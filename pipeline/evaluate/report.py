@@ -136,10 +136,13 @@ def _fmt(v: Any) -> str:
 def _html_table(table: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     body = []
+    counts = [str(c).startswith("n_") for c in table.columns]
     for row in table.itertuples(index=False, name=None):
         cells = []
-        for v in row:
+        for v, is_count in zip(row, counts, strict=True):
             cls = ' class="num"' if isinstance(v, int | float | np.number) else ""
+            if is_count and isinstance(v, float | np.floating) and float(v).is_integer():
+                v = int(v)  # a count column made float by an empty (NaN) row
             cells.append(f"<td{cls}>{html.escape(_fmt(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -168,6 +171,7 @@ def render_html(results: EvaluationResults) -> str:
         [
             (k, json.dumps(_jsonable(v)) if isinstance(v, dict | list) else _fmt(v))
             for k, v in results.meta.items()
+            if k != "definitions"
         ],
         columns=["key", "value"],
     )
@@ -175,6 +179,8 @@ def render_html(results: EvaluationResults) -> str:
     if TABLE5 in results.tables:
         parts.append("<h2>Headline</h2>")
         parts.append(f"<pre>{html.escape(headline_table(results))}</pre>")
+    if "definitions" in results.meta:
+        parts.append(f"<p>{html.escape(str(results.meta['definitions']))}</p>")
     if results.notes:
         parts.append("<h2>Notes</h2><ul>")
         parts.extend(f'<li class="note">{html.escape(n)}</li>' for n in results.notes)
