@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import statistics
 import tempfile
 import time
@@ -210,7 +211,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     rf["sklearn_pickle_mb"] = sum(len(pickle.dumps(f, protocol=5)) for f in forests) / 1e6
     out["rf"] = rf
     out["threads"] = {"cpus": os.cpu_count(), "tensorflow": 2, "sklearn_n_jobs": 2}
-    out["model_dir"] = str(work)
+    shutil.rmtree(work, ignore_errors=True)
     return out
 
 
