@@ -101,8 +101,21 @@ def gather_tasks(
 
     Shows a rich progress bar on a terminal; the first failure cancels the rest
     and raises ``RunError`` naming the task (our own errors keep their message).
+    ``client=None`` runs the tasks one after the other in this process (debugging,
+    benchmarks, and the single-process reference of the parity tests).
     """
     from distributed import as_completed
+
+    if client is None:
+        out = []
+        for a, k in zip(args, keys, strict=True):
+            try:
+                out.append(func(*a))
+            except SmdownError:
+                raise
+            except Exception as exc:
+                raise RunError(f"{label}: task {k} failed: {type(exc).__name__}: {exc}") from exc
+        return out
 
     token = uuid.uuid4().hex[:8]
     futures = [
@@ -121,12 +134,12 @@ def gather_tasks(
     try:
         for fut in as_completed(futures, loop=client.loop):
             if fut.status != "finished":
-                exc = fut.exception()
+                error = fut.exception()
                 client.cancel(futures)
                 name = str(fut.key).rsplit("-", 1)[0]
-                if isinstance(exc, SmdownError):
-                    raise exc
-                raise RunError(f"{label}: task {name} failed: {type(exc).__name__}: {exc}")
+                if isinstance(error, SmdownError):
+                    raise error
+                raise RunError(f"{label}: task {name} failed: {type(error).__name__}: {error}")
             results[index[fut.key]] = fut.result()
             if progress is not None:
                 progress.advance(bar)
