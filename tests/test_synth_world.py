@@ -566,3 +566,37 @@ def test_fine_covariates_explain_part_of_the_subcell_variability(
     beta, *_ = np.linalg.lstsq(a, y[ok].astype(np.float64), rcond=None)
     r2 = 1.0 - np.var(y[ok] - a @ beta) / np.var(y[ok])
     assert 0.2 < r2 < 0.9, r2
+
+
+def test_insitu_file_readers_parse_every_line_as_written(world: WorldManifest) -> None:
+    from pipeline.insitu import read_ameriflux, read_ismn_file
+
+    meta = json.loads((world.root / "world.json").read_text())
+    stations = {(s["network"], s["station"]): s for s in meta["stations"]}
+    for p in _stm_files(world.root)[:6]:
+        series = read_ismn_file(p)
+        st = stations[(series.network, series.station)]
+        assert (series.lat, series.lon) == (st["lat"], st["lon"])
+        lines = p.read_bytes().replace(b"\r", b"").split(b"\n")[1:]
+        rows = [ln.split() for ln in lines if ln]
+        assert len(series.data) == len(rows) == 24 * len(SPEC.days)
+        np.testing.assert_allclose(series.data["value"], [float(r[2]) for r in rows])
+        assert series.data["ismn_flag"].tolist() == [r[3].decode() for r in rows]
+        assert str(series.data["time"].iloc[0]) == "2020-04-01 00:00:00"
+    for path in world.files["ameriflux"]:
+        site = read_ameriflux(path)
+        st = stations[("AmeriFlux", site.site_id)]
+        assert (site.lat, site.lon, site.utc_offset) == (st["lat"], st["lon"], -6)
+        assert site.igbp == st["igbp"]
+        with zipfile.ZipFile(path) as z:
+            text = z.read(next(n for n in z.namelist() if n.endswith(".csv"))).decode()
+        lines = text.split("\n")
+        header = lines[2].split(",")
+        col = site.swc_columns[0].name
+        raw = np.array([float(ln.split(",")[header.index(col)]) for ln in lines[3:] if ln])
+        got = site.swc[col].to_numpy()
+        ok = raw != -9999
+        np.testing.assert_allclose(got[ok], raw[ok] / 100.0)
+        assert np.all(np.isnan(got[~ok]))
+        # local standard time UTC-6: the first half hour's middle is 06:15 UTC
+        assert str(site.times[0]) == "2020-04-01 06:15:00"
