@@ -303,6 +303,10 @@ def _world_json(
             "shape": list(region.shape),
         },
         "smap_old_release_days": [d.isoformat() for d in old_release_days(spec)],
+        # for [insitu] wetland_sites: the reader knows ISMN wetlands only from that list
+        "ismn_wetland_sites": [
+            f"ISMN:{s.network}:{s.name}" for s in stations if s.kind == "ismn" and s.landcover == 11
+        ],
         "stats": stats,
         "stations": [
             {
