@@ -195,6 +195,7 @@ def test_cube_argument_may_name_the_output_directory(tmp_path: Path) -> None:
         resolve_cube(str(tmp_path))
     ds = xr.Dataset({"soil_moisture": ("x", np.zeros(2, np.float32))})
     write_zarr_v2(ds, tmp_path / "dense-0123.zarr")
+    write_zarr_v2(xr.Dataset({"landcover": ("x", np.zeros(2))}), tmp_path / "static-lc.zarr")
     assert resolve_cube(str(tmp_path)) == str(tmp_path / "dense-0123.zarr")
     assert resolve_cube(str(tmp_path / "dense-0123.zarr")) == str(tmp_path / "dense-0123.zarr")
     write_zarr_v2(ds, tmp_path / "prob-4567.zarr")

@@ -37,7 +37,7 @@ def parse_models(specs: list[str], models_dir: str, default_arch: str) -> dict[s
 
 
 def resolve_cube(path: str) -> str:
-    """A cube store path: ``path`` itself, or the one ``*.zarr`` store inside a directory.
+    """A cube store path: ``path`` itself, or the one ``*.zarr`` cube inside a directory.
 
     URLs (s3://...) are taken as given.
     """
@@ -48,7 +48,12 @@ def resolve_cube(path: str) -> str:
     p = Path(path)
     if (p / ".zgroup").exists():
         return str(p)
-    stores = sorted(c for c in p.glob("*.zarr") if (c / ".zgroup").exists()) if p.is_dir() else []
+    # Cubes are the stores with a soil_moisture array (the run also keeps static stacks here).
+    stores = (
+        sorted(c for c in p.glob("*.zarr") if (c / "soil_moisture" / ".zarray").exists())
+        if p.is_dir()
+        else []
+    )
     if len(stores) == 1:
         return str(stores[0])
     if not stores:

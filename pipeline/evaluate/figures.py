@@ -145,7 +145,8 @@ def time_series(
 
 
 def head_to_head_bars(h2h: pd.DataFrame) -> bytes:
-    """Per class variable: normalised win counts against SMAP (1 = as the class abundance)."""
+    """Per class variable: normalised win counts against SMAP (1 = as the class abundance),
+    each bar labelled with the class's wins / sites."""
     variables = list(dict.fromkeys(h2h["variable"])) or ["texture"]
     models = list(dict.fromkeys(h2h["model"]))
     colours = _colours(models)
@@ -157,11 +158,17 @@ def head_to_head_bars(h2h: pd.DataFrame) -> bytes:
         x = np.arange(len(classes))
         width = min(0.4, 0.8 / max(1, len(models)))
         for i, m in enumerate(models):
-            vals = (
-                sub[sub["model"] == m].set_index("class").reindex(classes)["normalised"].to_numpy()
-            )
-            ax.bar(x + i * width, np.nan_to_num(vals), width, color=colours[m], label=m)
+            mine = sub[sub["model"] == m].set_index("class").reindex(classes)
+            vals = np.nan_to_num(mine["normalised"].to_numpy(dtype=np.float64))
+            ax.bar(x + i * width, vals, width, color=colours[m], label=m)
+            # wins / sites of the class above each bar (the ratio is undefined with no win)
+            for xi, v, w, n in zip(
+                x + i * width, vals, mine["n_wins"], mine["n_sites"], strict=True
+            ):
+                if pd.notna(n):
+                    ax.text(xi, v, f"{int(w)}/{int(n)}", ha="center", va="bottom", fontsize=6)
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_ylim(0, max(1.2, float(np.nan_to_num(sub["normalised"].max())) * 1.15))
         ax.set_xticks(
             x + width * (len(models) - 1) / 2, classes, rotation=30, ha="right", fontsize=7
         )
