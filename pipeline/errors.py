@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SmdownError(Exception):
     """Base class of every error the pipeline raises on purpose.
 
-    The CLI prints these as one line and exits non-zero.
+    The CLI prints these as one line and exits non-zero. Instances pickle with their
+    type, message and attributes (``path``, ``problem``, ...) whatever the subclass's
+    ``__init__`` signature, so an error raised in a Dask task on another process reaches
+    the driver as itself.
     """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(
+    cls: type[SmdownError], args: tuple[Any, ...], state: dict[str, Any]
+) -> SmdownError:
+    """Unpickle an error without calling its ``__init__`` (subclasses take other arguments)."""
+    err = cls.__new__(cls, *args)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class ConfigError(SmdownError):
