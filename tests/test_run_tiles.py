@@ -359,6 +359,18 @@ def test_backfill_and_latest_available(reference: dict[str, Any], client: Any) -
     assert LAST_AVAILABLE + dt.timedelta(days=1) not in statuses
 
 
+@pytest.mark.parametrize("kind", ["gateway", "kubernetes"])
+def test_cluster_kinds_without_their_extra_say_what_to_install(kind: str) -> None:
+    import importlib.util
+
+    module = "dask_gateway" if kind == "gateway" else "dask_kubernetes"
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed here")
+    with pytest.raises(ClusterError, match=f"cluster.kind={kind}: dask-{kind} is not installed"):
+        with open_client(ClusterConfig(kind=kind)):
+            pass
+
+
 def test_unreachable_scheduler_is_one_clear_error() -> None:
     cfg = ClusterConfig(connect_timeout_s=2.0)
     t0 = time.monotonic()
@@ -499,3 +511,35 @@ def test_station_pixels_hold_the_real_ensemble_prediction_of_their_own_row(
         assert sd == pytest.approx(float(pred.sd[0]), abs=1.01e-4)
         checked += 1
     assert checked >= 3
+
+
+@pytest.mark.slow
+def test_cli_run_latest_then_export_on_the_synthetic_world(
+    synth: dict[str, Any], client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.cli import main
+
+    root = synth["root"]
+    cfg = root / "cli.toml"
+    cfg.write_text(
+        f'[sources]\nroot = "{synth["world"]}"\n'
+        f"[grid]\nregion = [-97.7, 35.3, -97.5, 35.5]\ntile_size = 128\n"
+        f'[output]\nstore = "{root / "cli-cube"}"\nchunk_size = 64\nfirst_year = 2020\n'
+        f'[models]\ndir = "{root / "models"}"\n'
+    )
+    address = client.scheduler.address
+    base = ["--config", str(cfg)]
+    code = main([*base, "run", "--date", "latest", "--mode", "training", "--scheduler", address])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"latest day with every input: {DAY}" in out  # the world holds one day
+    assert "4 tiles" in out and "cube: " in out
+    png = root / "day.png"
+    assert main([*base, "export", "--date", str(DAY), "--format", "png", "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    # 2020 is long past and training-mode coverage is high: the day is final, so a second
+    # run without --force is skipped.
+    again = [*base, "run", "--date", str(DAY), "--mode", "training", "--scheduler", address]
+    assert main(again) == 0
+    assert "skipped (final already)" in capsys.readouterr().out

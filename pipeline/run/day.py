@@ -349,17 +349,27 @@ def latest_available_date(
     today: dt.date | None = None,
     lookback_days: int = 30,
 ) -> dt.date:
-    """The newest day (up to ``today``, UTC) for which every daily input is available."""
+    """The newest day (up to ``today``, UTC) for which every daily input is available.
+
+    Candidates are the days of the SMAP granules in the catalog's inventory
+    (SMAP is the daily input that arrives last), newest first, at most
+    ``lookback_days`` of them; a catalog without an inventory is searched day by
+    day over the ``lookback_days`` before ``today``.
+    """
     from pipeline.run.static import _sources_by_variable
     from pipeline.run.tile import DAILY
 
     srcs = _sources_by_variable(catalog.sources(mode))
-    day = today or _utc_today()
-    for _ in range(lookback_days + 1):
+    last = today or _utc_today()
+    smap_days = getattr(getattr(catalog, "inventory", None), "smap", None)
+    if isinstance(smap_days, dict) and smap_days:
+        candidates = sorted((d for d in smap_days if d <= last), reverse=True)[:lookback_days]
+    else:
+        candidates = [last - dt.timedelta(days=i) for i in range(lookback_days + 1)]
+    for day in candidates:
         if all(var in srcs and srcs[var].available(day) is not None for var in DAILY):
             return day
-        day -= dt.timedelta(days=1)
     raise RunError(
-        f"no day in the {lookback_days} days up to {today or _utc_today()} has every daily "
-        f"input ({', '.join(DAILY)}) available"
+        f"no day among {len(candidates)} candidate(s) up to {last} has every daily input "
+        f"({', '.join(DAILY)}) available"
     )

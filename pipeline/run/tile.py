@@ -121,7 +121,7 @@ def _files(prov: Any) -> list[str]:
 def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
     """Read the daily natives and static window of ``tile`` and build its feature block."""
     from pipeline.sources.base import MissingInputError
-    from pipeline.sources.block import build_feature_block  # type: ignore[import-not-found]
+    from pipeline.sources.block import build_feature_block
 
     srcs = catalog_sources(plan)
     bounds = tile_bounds_deg(tile)
