@@ -15,7 +15,17 @@ class SmdownError(Exception):
     """
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # Dask pickles the cause chain too (tblib), and some library errors do not unpickle
+        # (rasterio's CPLE_* errors): a foreign cause travels as its text only.
+        for attr in ("__cause__", "__context__"):
+            cause = getattr(self, attr)
+            if cause is not None and not isinstance(cause, SmdownError | CauseText):
+                setattr(self, attr, CauseText(f"{type(cause).__qualname__}: {cause}"))
         return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+class CauseText(Exception):
+    """The text of a library error that caused a ``SmdownError`` (kept when pickling)."""
 
 
 def _rebuild_error(
