@@ -266,6 +266,17 @@ def test_day_is_published_with_status_flags_and_provenance(reference: dict[str, 
     assert ((flags & FLAG_BITS["et_padded"]) == 0).all()
     latest = json.loads((reference["root"] / "latest.json").read_text())
     assert latest["store"] == plan.store_name
+    # GDAL reads the same day with the grid's georeferencing.
+    import rasterio
+
+    idx = plan.layout.time_index(DAY)
+    with rasterio.open(f'ZARR:"{plan.cube.url}":/soil_moisture:{idx}') as src:
+        assert src.crs.to_epsg() == 4326
+        assert tuple(src.transform)[:6] == pytest.approx(GRID.transform, abs=1e-12)
+        band = src.read(1)
+    np.testing.assert_allclose(
+        np.where(band == 65535, np.nan, band * 1e-4), sm, atol=1e-9, equal_nan=True
+    )
 
 
 def test_station_pixel_holds_its_own_prediction(reference: dict[str, Any]) -> None:
