@@ -87,6 +87,10 @@ def register(app: typer.Typer) -> None:
         for r in results:
             typer.echo(r.summary())
         failed = [r for r in results if r.reason.startswith("failed")]
-        typer.echo(f"{len(results)} day(s): {len(failed)} failed; cube: {plan.cube.url}")
+        nodata = [r for r in results if r.reason.startswith("no data")]
+        typer.echo(
+            f"{len(results)} day(s): {len(failed)} failed, {len(nodata)} without data over the "
+            f"region (not published); cube: {plan.cube.url}"
+        )
         if failed:
             raise typer.Exit(1)

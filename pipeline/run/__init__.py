@@ -8,6 +8,7 @@ feature step (see the modules for the rules).
 
 from pipeline.run.day import (
     DayResult,
+    NoDataDayError,
     backfill,
     decide_status,
     latest_available_date,
@@ -18,6 +19,7 @@ from pipeline.run.tile import TileFeatures, TileResult, make_tile, tile_features
 
 __all__ = [
     "DayResult",
+    "NoDataDayError",
     "RunPlan",
     "TileFeatures",
     "TileResult",

@@ -279,6 +279,15 @@ def run_day(
     return result
 
 
+class NoDataDayError(RunError):
+    """No land pixel of the day could be predicted (e.g. the region lies in a SMAP swath gap).
+
+    The day is not published (its status stays absent). ``backfill`` reports it as
+    "no data", distinct from a failure: on a small region a day without any SMAP
+    retrieval is normal (SMAP revisits a place every 2-3 days).
+    """
+
+
 def _refuse_empty_day(date: dt.date, results: Sequence[TileResult]) -> None:
     """No land pixel could be predicted: never publish an all-fill day (status stays 0)."""
     n_land = sum(r.n_land for r in results)
@@ -287,7 +296,9 @@ def _refuse_empty_day(date: dt.date, results: Sequence[TileResult]) -> None:
         why = f"SMAP has no valid retrieval over the region ({', '.join(smap_files) or '?'})"
     else:
         why = "an input is missing at every land pixel"
-    raise RunError(f"{date}: no land pixel of {n_land} could be predicted: {why}; not published")
+    raise NoDataDayError(
+        f"{date}: no land pixel of {n_land} could be predicted: {why}; not published"
+    )
 
 
 def _with_static(plan: RunPlan, date: dt.date) -> RunPlan:
@@ -334,10 +345,13 @@ def backfill(
 
             if isinstance(exc, PublishGuardError | LockHeldError):
                 raise
-            log.error("%s: %s", day, exc)
-            results.append(
-                DayResult(day, plan.cube.url, DAY_ABSENT, skipped=True, reason=f"failed: {exc}")
-            )
+            if isinstance(exc, NoDataDayError):
+                log.warning("%s", exc)
+                reason = f"no data: {exc}"
+            else:
+                log.error("%s: %s", day, exc)
+                reason = f"failed: {exc}"
+            results.append(DayResult(day, plan.cube.url, DAY_ABSENT, skipped=True, reason=reason))
         day += dt.timedelta(days=1)
     return results
 
