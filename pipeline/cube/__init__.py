@@ -12,7 +12,13 @@ from pipeline.cube.encoding import (
     pack_u16,
     unpack_u16,
 )
-from pipeline.cube.layout import ChunkAlignmentError, CubeLayout, StoreSpec, assert_disjoint_chunks
+from pipeline.cube.layout import (
+    ChunkAlignmentError,
+    CubeLayout,
+    StoreSpec,
+    StoreWriteError,
+    assert_disjoint_chunks,
+)
 from pipeline.cube.lock import LockHeldError, hold_lock, lock_path
 from pipeline.cube.store import (
     Cube,
@@ -36,6 +42,7 @@ __all__ = [
     "LockHeldError",
     "ModelInfo",
     "StoreSpec",
+    "StoreWriteError",
     "assert_disjoint_chunks",
     "encode_tile",
     "hold_lock",

@@ -24,6 +24,15 @@ class ChunkAlignmentError(RunError):
     """A region does not cover whole chunks of the store (two tasks could share a chunk)."""
 
 
+class StoreWriteError(RunError):
+    """A file of a local store could not be written (disk full, read-only); names the file."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
 @dataclass(frozen=True)
 class StoreSpec:
     """Where a Zarr store lives: a local path or an fsspec URL (s3://...) with its options."""
@@ -41,11 +50,14 @@ class StoreSpec:
         return self.url[len("file://") :] if self.url.startswith("file://") else self.url
 
     def zarr_store(self) -> MutableMapping[str, bytes]:
-        """A zarr-2 store: ``DirectoryStore`` (atomic renames) locally, ``FSStore`` otherwise."""
+        """A zarr-2 store: ``DirectoryStore`` (atomic renames; a failed write raises
+        ``StoreWriteError`` naming the file) locally, ``FSStore`` otherwise."""
         import zarr.storage
 
         if self.is_local:
-            return zarr.storage.DirectoryStore(self.local_path)  # type: ignore[no-any-return]
+            from pipeline.cube.dirstore import NamedDirectoryStore
+
+            return NamedDirectoryStore(self.local_path)  # type: ignore[no-any-return]
         return zarr.storage.FSStore(self.url, **dict(self.storage_options))  # type: ignore[no-any-return]
 
     def filesystem(self) -> tuple[Any, str]:
