@@ -1,0 +1,418 @@
+"""CONUS scale: growth with area, a full (or extrapolated) CONUS 90 m day, profile, core-hours.
+
+Inputs come from ``pipeline.synth.lazy`` (synthetic fields generated on demand
+on every product's native lattice: EASE-Grid 2.0 9 km, MODIS sinusoidal
+250/500/1000 m, CHIRPS 0.05 deg, SoilGrids Homolosine 250 m, MERIT 3",
+Koeppen 1/120 deg), plugged in through the run plan's ``catalog_factory``: the
+real static stack, tile task (nearest-index gather, feature block, fused ONNX
+ensemble, masks, packing, Zarr chunk writes) and day publication run
+unchanged, on a LocalCluster of 1-thread worker processes. Generation time is
+counted on the workers and reported apart (``generation_s``): it stands in for
+reading the files and is not pipeline work.
+
+Figures (seconds are wall time of one run unless named ``median``; every ratio
+is measured in this run):
+
+- ``models``: ONNX fused-ensemble inference of Dense, Prob, WDL (7 members
+  each) and RF (one 100-tree forest per texture class) on the same rows, one
+  intra-op thread: rows/s per core (median of repeats, CPU seconds too);
+- ``growth``: 1/64, 1/16 and 1/4 of conus-90m (centred windows of the grid,
+  same 1200 px tiles): static-stack build and daily run seconds, Mpx/s, peak
+  RSS of the whole process tree (psutil, sampled every 0.2 s), and time per
+  pixel relative to the smallest region;
+- ``conus_day``: the whole conus-90m grid when it is predicted to fit in
+  ``FULL_DAY_BUDGET_S`` here, else the 1/4 run extrapolated by pixel count
+  (``measured`` says which); static stack reported apart from the daily run;
+- ``profile``: where a day's worker time goes (features incl. generation,
+  predict, encode, write; orchestration = workers x wall - task time), and the
+  top functions of one tile under cProfile;
+- ``core_hours``: per CONUS day for dense/prob/wdl/rf = measured non-inference
+  CPU of the Dense day + each architecture's measured inference cost per row
+  x the day's predicted rows (extrapolated; see ``core_hours.method``).
+
+The machine is shared: ``load_avg`` (1, 5, 15 min) is recorded before and after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import datetime as dt
+import functools
+import os
+import pstats
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DAY = dt.date(2020, 6, 1)
+CONUS_PX = 31200 * 70800
+TARGET_DAY_S = 300.0
+TARGET_RSS_GB = 6.0
+FULL_DAY_BUDGET_S = 25 * 60.0
+"""Run the whole CONUS day only when static + day are predicted to take at most this."""
+ARCHS = ("dense", "prob", "wdl", "rf")
+
+
+# -- measurement helpers ------------------------------------------------------------------
+class TreeRSS:
+    """Peak resident memory (bytes) of this process and all its descendants, sampled."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self.interval_s = interval_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> int:
+        import psutil
+
+        total = 0
+        procs = [self._proc]
+        with contextlib.suppress(psutil.Error):
+            procs += self._proc.children(recursive=True)
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+        self.peak = max(self.peak, total)
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def __enter__(self) -> TreeRSS:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def load_avg() -> list[float]:
+    """1, 5 and 15 minute load averages (the machine is shared)."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def _median(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(median wall s, median CPU s of this process) of ``repeats`` calls after a warm-up."""
+    fn()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+# -- models -------------------------------------------------------------------------------
+def train_models(root: Path, quick: bool, archs: tuple[str, ...] = ARCHS) -> dict[str, Path]:
+    """Small ensembles of each architecture (accuracy irrelevant: only their speed is used).
+
+    Networks: 7 members (2 when quick), 2 epochs on a small synthetic table.
+    RF: one forest per texture class, 100 trees (20 when quick), on a table of
+    the size bench_models uses (tree depth, hence speed, grows with the table).
+    """
+    from models.features import WEIGHT_VARIABLES
+    from models.synthetic import synthetic_table
+    from models.train import train_ensemble
+
+    weights = ("texture", "none") if quick else WEIGHT_VARIABLES
+    small = synthetic_table(n_sites=30, n_days=60, seed=0)
+    out: dict[str, Path] = {}
+    for arch in archs:
+        d = root / "models" / arch
+        if arch == "rf":
+            table = (
+                synthetic_table(n_sites=40, n_days=60, seed=0, n_textures=4)
+                if quick
+                else synthetic_table(n_sites=200, n_days=365, seed=0, n_textures=10)
+            )
+            train_ensemble(
+                "rf", table, d, seed=0, n_estimators=20 if quick else 100, threads=2,
+                log=lambda _m: None,
+            )  # fmt: skip
+        else:
+            train_ensemble(
+                arch, small, d, seed=0, epochs=1 if quick else 2, batch_size=512, patience=2,
+                threads=2, weight_variables=weights, log=lambda _m: None,
+            )  # fmt: skip
+        out[arch] = d
+    return out
+
+
+def feature_rows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n plausible (x float32 (n, 9), cats int64 (n, 3)) rows in models.features units."""
+    rng = np.random.default_rng(seed)
+    lo = np.array([0.05, 0.1, 5.0, 0.0, 5.0, 5.0, 5.0, 0.2, 0.0])
+    hi = np.array([0.45, 0.85, 40.0, 12.0, 80.0, 50.0, 8.5, 5.0, 3000.0])
+    x = rng.uniform(lo, hi, (n, 9)).astype(np.float32)
+    cats = np.column_stack(
+        [rng.integers(1, 13, n), rng.choice([4, 10, 12, 14], n), rng.choice([7, 14, 25, 26], n)]
+    ).astype(np.int64)
+    return x, cats
+
+
+def inference_costs(dirs: dict[str, Path], n_rows: int, repeats: int) -> dict[str, Any]:
+    """Per architecture: fused ONNX ensemble on the same rows, 1 thread: rows/s per core."""
+    from models.runtime import Ensemble
+
+    x, cats = feature_rows(n_rows)
+    out: dict[str, Any] = {"rows": n_rows}
+    for arch, d in dirs.items():
+        ens = Ensemble.load(d, intra_op_threads=1)
+        c = cats if ens.needs_categoricals else None
+        wall, cpu = _median(functools.partial(ens.predict, x, c), repeats)
+        out[arch] = {
+            "members": ens.n_members,
+            "mode": ens.mode,
+            "median_s": wall,
+            "median_cpu_s": cpu,
+            "mrows_per_s_per_core": n_rows / 1e6 / max(cpu, 1e-9),
+            "cpu_us_per_row": cpu / n_rows * 1e6,
+        }
+    return out
+
+
+# -- runs ---------------------------------------------------------------------------------
+def region_grid(fraction_side: float) -> Any:
+    """A window of conus-90m centred on the grid, each side ``fraction_side`` of the whole."""
+    from grids.named import named_grid
+
+    g = named_grid("conus-90m")
+    h, w = round(g.height * fraction_side), round(g.width * fraction_side)
+    r0, c0 = (g.height - h) // 2, (g.width - w) // 2
+    return g.window(r0, r0 + h, c0, c0 + w)
+
+
+def _settings(root: Path, model_dir: Path, tile_size: int, name: str) -> Any:
+    from pipeline.config import Settings
+    from pipeline.synth.lazy import lazy_root
+
+    return Settings(
+        sources={"root": lazy_root(0)},
+        grid={"name": "conus-90m", "region": None, "tile_size": tile_size},
+        output={"store": str(root / name), "first_year": DAY.year},
+        models={"dir": str(model_dir.parent), "arch": model_dir.name},
+    )
+
+
+def run_region(
+    client: Any, root: Path, model_dir: Path, grid: Any, tile_size: int, name: str
+) -> dict[str, Any]:
+    """Static stack then one day on ``grid``: seconds, Mpx/s, peak tree RSS, time split."""
+    from pipeline.run import build_plan, run_day
+    from pipeline.run.static import ensure_static, landcover_year
+    from pipeline.synth.lazy import generation_seconds, lazy_catalog, reset_generation_seconds
+
+    settings = _settings(root, model_dir, tile_size, name)
+    plan = build_plan(settings, mode="maps", catalog_factory=lazy_catalog, grid=grid)
+    splan = plan.static_for(landcover_year(plan, DAY), DAY)
+    client.run(reset_generation_seconds)
+    with TreeRSS() as rss_static:
+        t0 = time.perf_counter()
+        land_tiles = ensure_static(splan, client)
+        static_s = time.perf_counter() - t0
+    gen_static = sum(client.run(generation_seconds).values())
+    client.run(reset_generation_seconds)
+    n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    with TreeRSS() as rss_day:
+        t0 = time.perf_counter()
+        day = run_day(settings, DAY, client=client, plan=plan, force=True)
+        day_s = time.perf_counter() - t0
+    gen_day = sum(client.run(generation_seconds).values())
+    parts = {
+        k: sum(t.seconds[k] for t in day.tiles) for k in ("features", "predict", "encode", "write")
+    }
+    task_s = sum(t.seconds["total"] for t in day.tiles)
+    shutil.rmtree(root / name, ignore_errors=True)
+    return {
+        "grid_px": [grid.height, grid.width],
+        "pixels": grid.size,
+        "fraction_of_conus": grid.size / CONUS_PX,
+        "tiles": len(plan.tiles()),
+        "land_tiles": len(land_tiles),
+        "land_px": day.n_land,
+        "predicted_px": day.n_predicted,
+        "static_s": static_s,
+        "static_generation_s": gen_static,
+        "static_peak_rss_gb": rss_static.peak / 1e9,
+        "day_s": day_s,
+        "day_generation_s": gen_day,
+        "day_mpx_per_s": grid.size / 1e6 / day_s,
+        "day_peak_rss_gb": rss_day.peak / 1e9,
+        "workers": n_workers,
+        "worker_s": {
+            **parts,
+            "features_excl_generation": parts["features"] - gen_day,
+            "tasks_total": task_s,
+            "orchestration": max(0.0, n_workers * day_s - task_s),
+        },
+        "load_avg_after": load_avg(),
+    }
+
+
+def profile_tile(root: Path, model_dir: Path, tile_size: int, top: int = 12) -> dict[str, Any]:
+    """cProfile of one cold tile task in this process (index caches cleared): top functions."""
+    from grids.named import named_grid
+    from grids.resample import clear_caches
+    from pipeline.run import build_plan, make_tile, run_day
+    from pipeline.run.static import landcover_year
+    from pipeline.synth.lazy import lazy_catalog
+
+    grid = named_grid("conus-90m").crop((-97.0, 36.0, -96.0, 37.0))  # one all-land tile
+    grid = grid.window(0, tile_size, 0, tile_size)
+    settings = _settings(root, model_dir, tile_size, "profile")
+    plan = build_plan(settings, mode="maps", catalog_factory=lazy_catalog, grid=grid)
+    run_day(settings, DAY, client=None, plan=plan, force=True)  # static stack + warm model
+    splan = plan.static_for(landcover_year(plan, DAY), DAY)
+    tile = splan.tile(0, 0)
+    clear_caches()
+    prof = cProfile.Profile()
+    c0 = time.process_time()
+    prof.enable()
+    result = make_tile(splan, tile, DAY)
+    prof.disable()
+    cpu = time.process_time() - c0
+    stats = pstats.Stats(prof)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    top_fns = {
+        f"{Path(fn).name}:{line}({name})": round(tt, 4)
+        for (fn, line, name), (_, _, tt, _, _) in rows[:top]
+    }
+    shutil.rmtree(root / "profile", ignore_errors=True)
+    return {
+        "tile_px": tile.grid.size,
+        "cpu_s": cpu,
+        "parts_s": result.seconds,
+        "top_tottime_s": top_fns,
+    }
+
+
+@contextlib.contextmanager
+def _cluster(n_workers: int) -> Iterator[Any]:
+    from pipeline.cluster import open_client
+    from pipeline.config import ClusterConfig
+
+    with open_client(ClusterConfig(n_workers=n_workers, dashboard=False)) as client:
+        yield client
+
+
+def core_hours(day: dict[str, Any], costs: dict[str, Any], dense_measured: bool) -> dict[str, Any]:
+    """Core-hours per CONUS day per architecture (see the module docstring)."""
+    scale = CONUS_PX / day["pixels"]
+    worker_s = day["workers"] * day["day_s"] * scale
+    predict_s = day["worker_s"]["predict"] * scale
+    gen_s = day["day_generation_s"] * scale
+    rows = day["predicted_px"] * scale
+    non_inference = worker_s - predict_s - gen_s
+    out: dict[str, Any] = {
+        "method": (
+            "(workers x wall - in-pipeline predict - input generation) of the Dense day, "
+            + ("measured on CONUS" if dense_measured else f"scaled x{scale:.2f} by pixels")
+            + ", plus each architecture's measured 1-thread inference CPU per row x predicted rows"
+        ),
+        "non_inference_core_h": non_inference / 3600,
+        "predicted_rows": rows,
+    }
+    for arch in ARCHS:
+        if arch in costs:
+            inf = costs[arch]["cpu_us_per_row"] * 1e-6 * rows
+            out[arch] = {
+                "inference_core_h": inf / 3600,
+                "total_core_h": (non_inference + inf) / 3600,
+            }
+    out["dense_in_pipeline_core_h"] = (worker_s - gen_s) / 3600
+    return out
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Growth with area, a CONUS day (measured or extrapolated), profile and core-hours."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    root = Path(tempfile.mkdtemp(prefix="smdown-bench-conus-"))
+    out: dict[str, Any] = {"load_avg_before": load_avg(), "day": DAY.isoformat()}
+    try:
+        dirs = train_models(root, quick)
+        out["models"] = inference_costs(dirs, 20_000 if quick else 200_000, 3 if quick else 5)
+        tile = 240 if quick else 1200
+        sides = (1 / 64, 1 / 32) if quick else (1 / 8, 1 / 4, 1 / 2)
+        names = ("1/4096", "1/1024") if quick else ("1/64", "1/16", "1/4")
+        out["profile"] = profile_tile(root, dirs["dense"], tile)
+        growth: dict[str, Any] = {}
+        with _cluster(2) as client:
+            for side, name in zip(sides, names, strict=True):
+                growth[name] = run_region(
+                    client, root, dirs["dense"], region_grid(side), tile, f"g{len(growth)}"
+                )
+            base = next(iter(growth.values()))
+            for g in growth.values():
+                g["s_per_px_vs_smallest"] = (g["day_s"] / g["pixels"]) / (
+                    base["day_s"] / base["pixels"]
+                )
+                g["rss_vs_smallest"] = g["day_peak_rss_gb"] / base["day_peak_rss_gb"]
+            out["growth"] = growth
+            largest = list(growth.values())[-1]
+            scale = CONUS_PX / largest["pixels"]
+            predicted = (largest["static_s"] + largest["day_s"]) * scale
+            full = (not quick) and predicted <= FULL_DAY_BUDGET_S
+            if full:
+                from grids.named import named_grid
+
+                day = run_region(client, root, dirs["dense"], named_grid("conus-90m"), tile, "c")
+            else:
+                day = largest
+        conus: dict[str, Any] = {
+            "measured": full,
+            "basis": "whole conus-90m" if full else f"{names[-1]} of CONUS x{scale:.2f} by pixels",
+            "predicted_static_plus_day_s": predicted,
+        }
+        k = 1.0 if full else scale
+        conus["static_stack_s"] = day["static_s"] * k
+        conus["day_s"] = day["day_s"] * k
+        conus["day_excl_generation_s"] = (
+            day["day_s"] - day["day_generation_s"] / day["workers"]
+        ) * k
+        conus["day_peak_rss_gb"] = day["day_peak_rss_gb"]
+        conus["static_peak_rss_gb"] = day["static_peak_rss_gb"]
+        conus["target_day_s"] = TARGET_DAY_S
+        conus["day_over_target"] = conus["day_excl_generation_s"] / TARGET_DAY_S
+        conus["target_rss_gb"] = TARGET_RSS_GB
+        conus["rss_within_target"] = bool(day["day_peak_rss_gb"] <= TARGET_RSS_GB)
+        conus["run"] = day if full else "see growth." + names[-1]
+        split = day["worker_s"]
+        total = day["workers"] * day["day_s"]
+        conus["worker_time_share"] = {
+            "generation": day["day_generation_s"] / total,
+            "features_excl_generation": split["features_excl_generation"] / total,
+            "predict": split["predict"] / total,
+            "encode": split["encode"] / total,
+            "write": split["write"] / total,
+            "orchestration": split["orchestration"] / total,
+        }
+        out["conus_day"] = conus
+        out["core_hours"] = core_hours(day, out["models"], full)
+        out["load_avg_after"] = load_avg()
+        return out
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import json
+    import sys
+
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=1, default=str))
