@@ -123,15 +123,15 @@ def _median(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
 def train_models(root: Path, quick: bool, archs: tuple[str, ...] = ARCHS) -> dict[str, Path]:
     """Small ensembles of each architecture (accuracy irrelevant: only their speed is used).
 
-    Networks: 7 members (2 when quick), 2 epochs on a small synthetic table.
-    RF: one forest per texture class, 100 trees (20 when quick), on a table of
+    Networks: 7 members (1 when quick), 2 epochs on a small synthetic table.
+    RF: one forest per texture class, 100 trees (5 when quick), on a table of
     the size bench_models uses (tree depth, hence speed, grows with the table).
     """
     from models.features import WEIGHT_VARIABLES
     from models.synthetic import synthetic_table
     from models.train import train_ensemble
 
-    weights = ("texture", "none") if quick else WEIGHT_VARIABLES
+    weights = ("none",) if quick else WEIGHT_VARIABLES
     small = synthetic_table(n_sites=30, n_days=60, seed=0)
     out: dict[str, Path] = {}
     for arch in archs:
@@ -143,7 +143,7 @@ def train_models(root: Path, quick: bool, archs: tuple[str, ...] = ARCHS) -> dic
                 else synthetic_table(n_sites=200, n_days=365, seed=0, n_textures=10)
             )
             train_ensemble(
-                "rf", table, d, seed=0, n_estimators=20 if quick else 100, threads=2,
+                "rf", table, d, seed=0, n_estimators=5 if quick else 100, threads=2,
                 log=lambda _m: None,
             )  # fmt: skip
         else:
@@ -349,8 +349,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         dirs = train_models(root, quick)
         out["models"] = inference_costs(dirs, 20_000 if quick else 200_000, 3 if quick else 5)
         tile = 240 if quick else 1200
-        sides = (1 / 64, 1 / 32) if quick else (1 / 8, 1 / 4, 1 / 2)
-        names = ("1/4096", "1/1024") if quick else ("1/64", "1/16", "1/4")
+        sides = (1 / 96, 1 / 48) if quick else (1 / 8, 1 / 4, 1 / 2)
+        names = ("1/9216", "1/2304") if quick else ("1/64", "1/16", "1/4")
         out["profile"] = profile_tile(root, dirs["dense"], tile)
         growth: dict[str, Any] = {}
         with _cluster(2) as client:

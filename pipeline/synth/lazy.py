@@ -123,11 +123,12 @@ def on_land(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """True where (lon, lat) degrees fall inside the CONUS outline (0.05 degree raster)."""
     grid, mask = conus_mask()
     west, _, _, north = grid.bounds
-    col = np.floor((np.asarray(lon) - west) / MASK_RES_DEG).astype(np.int64)
-    row = np.floor((north - np.asarray(lat)) / MASK_RES_DEG).astype(np.int64)
+    col = np.floor((np.asarray(lon, dtype=np.float64) - west) / MASK_RES_DEG).astype(np.int64)
+    row = np.floor((north - np.asarray(lat, dtype=np.float64)) / MASK_RES_DEG).astype(np.int64)
+    row, col = np.broadcast_arrays(row, col)
     ok = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
-    out = np.zeros(np.broadcast(row, col).shape, dtype=bool)
-    out[ok] = mask[row[ok], col[ok]] if out.ndim else bool(ok and mask[row, col])
+    out = np.zeros(row.shape, dtype=bool)
+    out[ok] = mask[row[ok], col[ok]]
     return out
 
 

@@ -1,0 +1,117 @@
+"""Smoke runs of the quick benchmarks (figures exist and are positive) and the lazy sources.
+
+The full benchmarks are never run in tests: speed belongs in ``smdown bench``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from grids.resample import nearest_index
+from pipeline.sources.base import Source
+from pipeline.sources.sample import sample
+
+DAY = dt.date(2020, 6, 1)
+
+
+def test_lazy_sources_follow_the_source_protocol_and_windows_agree() -> None:
+    from pipeline.synth.lazy import lazy_catalog, lazy_root
+
+    class Cfg:
+        root = lazy_root(3)
+        margin_pixels = 2
+
+    srcs = lazy_catalog(Cfg()).sources("maps")
+    assert {"smap", "ndvi", "lst", "precip", "et", "sand", "clay", "ph", "elevation"} <= set(srcs)
+    a_bounds = (-97.0, 36.0, -96.5, 36.5)
+    b_bounds = (-96.8, 36.2, -96.3, 36.7)  # overlaps a
+    for name, src in srcs.items():
+        assert isinstance(src, Source), name
+        date = None if name in ("sand", "clay", "ph", "elevation", "koppen", "texture") else DAY
+        a = src.native(date, a_bounds)
+        b = src.native(date, b_bounds)
+        assert a.lattice is not None and a.lattice == b.lattice, name
+        # Shared lattice pixels hold identical values whichever window generated them.
+        (ar, ac), (br, bc) = a.offset, b.offset
+        r0, r1 = max(ar, br), min(ar + a.grid.height, br + b.grid.height)
+        c0, c1 = max(ac, bc), min(ac + a.grid.width, bc + b.grid.width)
+        assert r1 > r0 and c1 > c0, name
+        np.testing.assert_array_equal(
+            a.data[r0 - ar : r1 - ar, c0 - ac : c1 - ac],
+            b.data[r0 - br : r1 - br, c0 - bc : c1 - bc],
+            err_msg=name,
+        )
+        assert np.isfinite(a.data).any(), name
+        assert a.provenance.variable == name
+    # Same seed, same values; another seed, other values.
+    other = lazy_catalog(type("C", (), {"root": lazy_root(4)})()).sources("maps")
+    assert not np.array_equal(
+        srcs["ndvi"].native(DAY, a_bounds).data, other["ndvi"].native(DAY, a_bounds).data
+    )
+
+
+def test_lazy_land_cover_is_water_off_the_conus_outline() -> None:
+    from grids.named import named_grid
+    from pipeline.synth.lazy import LC_WATER, lazy_catalog, on_land
+
+    lc = lazy_catalog(object()).sources("maps")["landcover"]
+    sea = lc.native(DAY, (-123.0, 30.0, -122.0, 31.0))  # Pacific, off California
+    assert np.all(sea.data == LC_WATER)
+    land = lc.native(DAY, (-100.0, 38.0, -99.0, 39.0))  # Kansas
+    assert np.mean(land.data == LC_WATER) < 0.1
+    # The outline covers roughly the land share of the conus-90m box (60 % by pixels).
+    g = named_grid("conus-90m")
+    lon = np.linspace(g.bounds[0], g.bounds[2], 400)
+    lat = np.linspace(g.bounds[1], g.bounds[3], 200)
+    frac = on_land(lon[None, :], lat[:, None]).mean()
+    assert 0.5 < frac < 0.7
+
+
+def test_lazy_window_samples_onto_a_tile_through_the_global_lattice() -> None:
+    from grids.named import named_grid
+    from pipeline.synth.lazy import lazy_catalog
+
+    tile = named_grid("conus-90m").crop((-97.0, 36.0, -96.9, 36.1))
+    src = lazy_catalog(object()).sources("maps")["et"]
+    nat = src.native(DAY, tile.bounds)
+    got = sample(nat, tile)
+    assert got.shape == tile.shape and np.isfinite(got).all()
+    assert nearest_index(nat.lattice, tile).coverage == 1.0
+
+
+def _positive(figures: dict, keys: list[str]) -> None:
+    for key in keys:
+        value: object = figures
+        for part in key.split("."):
+            assert isinstance(value, dict) and part in value, f"missing figure {key}"
+            value = value[part]
+        assert isinstance(value, int | float) and value > 0, f"{key} = {value!r}"
+
+
+@pytest.mark.timeout(600)
+def test_quick_benchmarks_give_positive_figures() -> None:
+    from benchmarks import bench_conus, bench_run
+
+    run = bench_run.run(quick=True)
+    _positive(run, ["tile.end_to_end_s", "inference.predict_s", "tile_over_inference"])
+    conus = bench_conus.run(quick=True)
+    _positive(
+        conus,
+        [
+            "models.dense.mrows_per_s_per_core",
+            "models.rf.mrows_per_s_per_core",
+            "conus_day.day_s",
+            "conus_day.static_stack_s",
+            "conus_day.day_peak_rss_gb",
+            "core_hours.dense.total_core_h",
+            "core_hours.wdl.total_core_h",
+            "profile.cpu_s",
+        ],
+    )
+    growth = conus["growth"]
+    assert len(growth) == 2
+    for g in growth.values():
+        _positive(g, ["day_s", "static_s", "day_mpx_per_s", "day_peak_rss_gb", "predicted_px"])
