@@ -33,8 +33,9 @@ PAPER = {"dense_s": 0.16, "rf_s": 17.7, "dense_mb": 1.03, "rf_gb": 2.3}
 N_ROWS = 130_000
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (graph tracing, session allocation)
+def _median_time(fn: Callable[[], object], repeats: int, *, warmup: bool = True) -> float:
+    if warmup:
+        fn()  # warm-up (graph tracing, session allocation)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -82,14 +83,130 @@ def _numpy_dense(members: list[Any]) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    """Train small ensembles, time member inference on the same rows, report sizes and ratios."""
+def dense_figures(table: Any, x: np.ndarray, work: Path, *, quick: bool) -> dict[str, Any]:
+    """Train a 7-member Dense ensemble; time ONNX (fused, members), Keras and numpy on ``x``."""
     from models.runtime import Ensemble
-    from models.synthetic import synthetic_table
+    from models.train import train_ensemble
+
+    repeats = 3 if quick else 7
+    keras_members: list[Any] = []
+    t0 = time.perf_counter()
+    manifest = train_ensemble(
+        "dense",
+        table,
+        work / "dense",
+        epochs=5 if quick else 15,
+        batch_size=512,
+        patience=5,
+        log=lambda _m: None,
+        on_member=lambda _m, native: keras_members.append(native),
+    )
+    train_s = time.perf_counter() - t0
+    model_dir = work / "dense"
+    fused1 = Ensemble(manifest, model_dir, intra_op_threads=1, mode="fused")
+    fused2 = Ensemble(manifest, model_dir, intra_op_threads=2, mode="fused")
+    members1 = Ensemble(manifest, model_dir, intra_op_threads=1, mode="members")
+    numpy_fwd = _numpy_dense(keras_members)
+
+    def keras_predict() -> None:
+        for model in keras_members:
+            model.predict(x, batch_size=8192, verbose=0)
+
+    f: dict[str, Any] = {
+        "train_s": train_s,
+        "onnx_fused_1thread_s": _median_time(lambda: fused1.predict(x), repeats),
+        "onnx_fused_2threads_s": _median_time(lambda: fused2.predict(x), repeats),
+        "onnx_members_1thread_s": _median_time(lambda: members1.predict(x), repeats),
+        "keras_predict_s": _median_time(keras_predict, max(2, repeats // 2)),
+        "numpy_matmul_s": _median_time(lambda: numpy_fwd(x), repeats),
+    }
+    f["onnx_vs_keras_ratio"] = f["keras_predict_s"] / f["onnx_fused_1thread_s"]
+    f["fused_vs_members_ratio"] = f["onnx_members_1thread_s"] / f["onnx_fused_1thread_s"]
+    f["numpy_vs_onnx_ratio"] = f["numpy_matmul_s"] / f["onnx_fused_1thread_s"]
+    f["member_onnx_mb"] = _dir_mb([model_dir / m.onnx.file for m in manifest.members])
+    f["trainable_params_per_member"] = manifest.members[0].n_params
+    ref = np.stack([np.asarray(m.predict(x[:5000], verbose=0))[:, 0] for m in keras_members])
+    f["max_abs_diff_onnx_vs_keras"] = float(
+        np.abs(members1.predict_members(x[:5000])[0] - ref).max()
+    )
+    return f
+
+
+def forest_figures(table: Any, x: np.ndarray, work: Path, *, quick: bool) -> dict[str, Any]:
+    """Train the RF ensemble; time ONNX (fused, members), scikit-learn and numpy traversal."""
+    import onnx
+
+    from models.runtime import Ensemble
     from models.train import train_ensemble
     from models.treewalk import TreeArrays, predict_normal
 
-    repeats = 2 if quick else 5
+    repeats = 3 if quick else 1  # full size: one run each (tens of seconds per run)
+    forests: list[Any] = []
+    t0 = time.perf_counter()
+    manifest = train_ensemble(
+        "rf",
+        table,
+        work / "rf",
+        n_estimators=20 if quick else 100,
+        fuse=True,
+        log=lambda _m: None,
+        on_member=lambda _m, native: forests.append(native),
+    )
+    train_s = time.perf_counter() - t0
+    model_dir = work / "rf"
+    fused1 = Ensemble(manifest, model_dir, intra_op_threads=1, mode="fused")
+    members1 = Ensemble(manifest, model_dir, intra_op_threads=1, mode="members")
+    members2 = Ensemble(manifest, model_dir, intra_op_threads=2, mode="members")
+
+    def sklearn_predict(rows: np.ndarray, jobs: int) -> np.ndarray:
+        return np.mean([f.set_params(n_jobs=jobs).predict(rows) for f in forests], axis=0)
+
+    walker = TreeArrays.from_onnx(onnx.load(model_dir / manifest.members[0].onnx.file))
+    first = Ensemble(
+        manifest.model_copy(update={"members": manifest.members[:1], "fused": None}),
+        model_dir,
+        intra_op_threads=1,
+        mode="members",
+    )
+    sub = x[: min(len(x), 20_000)]
+    r: dict[str, Any] = {
+        "train_s": train_s,
+        "forests": len(forests),
+        "trees_per_forest": forests[0].n_estimators,
+        "nodes_total": int(sum(m.n_params for m in manifest.members)),
+        "onnx_fused_1thread_s": _median_time(lambda: fused1.predict(x), repeats, warmup=quick),
+        "onnx_members_1thread_s": _median_time(lambda: members1.predict(x), repeats, warmup=quick),
+        "onnx_members_2threads_s": _median_time(lambda: members2.predict(x), repeats, warmup=quick),
+        "sklearn_predict_1job_s": _median_time(
+            lambda: sklearn_predict(x, 1), repeats, warmup=quick
+        ),
+        "sklearn_predict_2jobs_s": _median_time(
+            lambda: sklearn_predict(x, 2), repeats, warmup=quick
+        ),
+        "one_forest_subset_rows": len(sub),
+        "one_forest_onnx_1thread_s": _median_time(lambda: first.predict(sub), 3),
+        "one_forest_sklearn_1job_s": _median_time(
+            lambda: forests[0].set_params(n_jobs=1).predict(sub), 3
+        ),
+        "one_forest_numpy_traversal_s": _median_time(lambda: predict_normal(walker, sub), 3),
+    }
+    r["sklearn_vs_onnx_1thread_ratio"] = r["sklearn_predict_1job_s"] / r["onnx_members_1thread_s"]
+    r["fused_vs_members_ratio"] = r["onnx_members_1thread_s"] / r["onnx_fused_1thread_s"]
+    r["numpy_vs_onnx_one_forest_ratio"] = (
+        r["one_forest_numpy_traversal_s"] / r["one_forest_onnx_1thread_s"]
+    )
+    r["max_abs_diff_onnx_vs_sklearn"] = float(
+        np.abs(members1.predict(x[:5000]).mean - sklearn_predict(x[:5000], 2)).max()
+    )
+    r["onnx_mb"] = _dir_mb([model_dir / m.onnx.file for m in manifest.members])
+    r["sklearn_pickle_mb"] = sum(len(pickle.dumps(f, protocol=5)) for f in forests) / 1e6
+    return r
+
+
+def run(quick: bool = False, parts: tuple[str, ...] = ("dense", "rf")) -> dict[str, Any]:
+    """Train the ensembles, time member inference on the same rows, report sizes and ratios."""
+    from models.synthetic import synthetic_table
+
     n_rows = 20_000 if quick else N_ROWS
     table = (
         synthetic_table(n_sites=40, n_days=60, seed=0, n_textures=4)
@@ -98,120 +215,15 @@ def run(quick: bool = False) -> dict[str, Any]:
     )
     x = _rows(table, n_rows, seed=1)
     work = Path(tempfile.mkdtemp(prefix="smdown-bench-models-"))
-    log: Callable[[str], None] = lambda _m: None  # noqa: E731
     out: dict[str, Any] = {"rows": n_rows, "table_rows": len(table), "paper": PAPER}
-
-    # -- Dense -----------------------------------------------------------------------------
-    keras_members: list[Any] = []
-    t0 = time.perf_counter()
-    dense_manifest = train_ensemble(
-        "dense",
-        table,
-        work / "dense",
-        epochs=5 if quick else 15,
-        batch_size=512,
-        patience=5,
-        log=log,
-        on_member=lambda _m, native: keras_members.append(native),
-    )
-    dense_train_s = time.perf_counter() - t0
-    dense_dir = work / "dense"
-    fused1 = Ensemble(dense_manifest, dense_dir, intra_op_threads=1, mode="fused")
-    fused2 = Ensemble(dense_manifest, dense_dir, intra_op_threads=2, mode="fused")
-    members1 = Ensemble(dense_manifest, dense_dir, intra_op_threads=1, mode="members")
-    numpy_fwd = _numpy_dense(keras_members)
-
-    def keras_predict() -> None:
-        for model in keras_members:
-            model.predict(x, batch_size=8192, verbose=0)
-
-    dense = {
-        "train_s": dense_train_s,
-        "onnx_fused_1thread_s": _median_time(lambda: fused1.predict(x), repeats),
-        "onnx_fused_2threads_s": _median_time(lambda: fused2.predict(x), repeats),
-        "onnx_members_1thread_s": _median_time(lambda: members1.predict(x), repeats),
-        "keras_predict_s": _median_time(keras_predict, max(1, repeats // 2)),
-        "numpy_matmul_s": _median_time(lambda: numpy_fwd(x), repeats),
-    }
-    dense["onnx_vs_keras_ratio"] = dense["keras_predict_s"] / dense["onnx_fused_1thread_s"]
-    dense["fused_vs_members_ratio"] = (
-        dense["onnx_members_1thread_s"] / dense["onnx_fused_1thread_s"]
-    )
-    dense["onnx_vs_numpy_ratio"] = dense["numpy_matmul_s"] / dense["onnx_fused_1thread_s"]
-    dense["member_onnx_mb"] = _dir_mb([dense_dir / m.onnx.file for m in dense_manifest.members])
-    dense["trainable_params_per_member"] = dense_manifest.members[0].n_params
-    ref = np.stack([np.asarray(m.predict(x[:5000], verbose=0))[:, 0] for m in keras_members])
-    dense["max_abs_diff_onnx_vs_keras"] = float(
-        np.abs(members1.predict_members(x[:5000])[0] - ref).max()
-    )
-    out["dense"] = dense
-
-    # -- RF --------------------------------------------------------------------------------
-    forests: list[Any] = []
-    t0 = time.perf_counter()
-    rf_manifest = train_ensemble(
-        "rf",
-        table,
-        work / "rf",
-        n_estimators=20 if quick else 100,
-        log=log,
-        on_member=lambda _m, native: forests.append(native),
-    )
-    rf_train_s = time.perf_counter() - t0
-    rf_dir = work / "rf"
-    rf_fused1 = Ensemble(rf_manifest, rf_dir, intra_op_threads=1, mode="fused")
-    rf_fused2 = Ensemble(rf_manifest, rf_dir, intra_op_threads=2, mode="fused")
-    rf_members1 = Ensemble(rf_manifest, rf_dir, intra_op_threads=1, mode="members")
-    for f in forests:
-        f.set_params(n_jobs=2)
-
-    def sklearn_predict(rows: np.ndarray) -> np.ndarray:
-        return np.mean([f.predict(rows) for f in forests], axis=0)
-
-    import onnx
-
-    first_file = rf_dir / rf_manifest.members[0].onnx.file
-    walker = TreeArrays.from_onnx(onnx.load(first_file))
-    first = Ensemble(
-        rf_manifest.model_copy(update={"members": rf_manifest.members[:1], "fused": None}),
-        rf_dir,
-        intra_op_threads=1,
-        mode="members",
-    )
-    sub = x[: min(len(x), 20_000)]
-    rf: dict[str, Any] = {
-        "train_s": rf_train_s,
-        "forests": len(forests),
-        "trees_per_forest": forests[0].n_estimators,
-        "nodes_total": int(sum(m.n_params for m in rf_manifest.members)),
-        "onnx_fused_1thread_s": _median_time(lambda: rf_fused1.predict(x), max(1, repeats // 2)),
-        "onnx_fused_2threads_s": _median_time(lambda: rf_fused2.predict(x), max(1, repeats // 2)),
-        "onnx_members_1thread_s": _median_time(
-            lambda: rf_members1.predict(x), max(1, repeats // 2)
-        ),
-        "sklearn_predict_2jobs_s": _median_time(lambda: sklearn_predict(x), max(1, repeats // 2)),
-        "one_forest_subset_rows": len(sub),
-        "one_forest_onnx_1thread_s": _median_time(lambda: first.predict(sub), repeats),
-        "one_forest_sklearn_1job_s": _median_time(
-            lambda: forests[0].set_params(n_jobs=1).predict(sub), repeats
-        ),
-        "one_forest_numpy_traversal_s": _median_time(
-            lambda: predict_normal(walker, sub), max(1, repeats // 2)
-        ),
-    }
-    rf["onnx_vs_sklearn_ratio"] = rf["sklearn_predict_2jobs_s"] / rf["onnx_fused_2threads_s"]
-    rf["fused_vs_members_ratio"] = rf["onnx_members_1thread_s"] / rf["onnx_fused_1thread_s"]
-    rf["numpy_vs_onnx_one_forest_ratio"] = (
-        rf["one_forest_numpy_traversal_s"] / rf["one_forest_onnx_1thread_s"]
-    )
-    rf["max_abs_diff_onnx_vs_sklearn"] = float(
-        np.abs(rf_fused1.predict(x[:5000]).mean - sklearn_predict(x[:5000])).max()
-    )
-    rf["onnx_mb"] = _dir_mb([rf_dir / m.onnx.file for m in rf_manifest.members])
-    rf["sklearn_pickle_mb"] = sum(len(pickle.dumps(f, protocol=5)) for f in forests) / 1e6
-    out["rf"] = rf
-    out["threads"] = {"cpus": os.cpu_count(), "tensorflow": 2, "sklearn_n_jobs": 2}
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        if "dense" in parts:
+            out["dense"] = dense_figures(table, x, work, quick=quick)
+        if "rf" in parts:
+            out["rf"] = forest_figures(table, x, work, quick=quick)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out["threads"] = {"cpus": os.cpu_count(), "tensorflow": 2, "keras_batch": 8192}
     return out
 
 
@@ -219,4 +231,5 @@ if __name__ == "__main__":  # pragma: no cover
     import json
     import sys
 
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2, default=str))
+    chosen = tuple(p for p in ("dense", "rf") if p in sys.argv) or ("dense", "rf")
+    print(json.dumps(run(quick="--quick" in sys.argv, parts=chosen), indent=2, default=str))

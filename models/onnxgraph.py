@@ -59,21 +59,21 @@ def per_tree_forest(
     attrs = {a.name: helper.get_attribute_value(a) for a in nodes[0].attribute}
     tree_ids = np.asarray(attrs["nodes_treeids"], np.int64)
     node_ids = np.asarray(attrs["nodes_nodeids"], np.int64)
-    modes = [m.decode() if isinstance(m, bytes) else m for m in attrs["nodes_modes"]]
-    values = np.zeros(len(node_ids), np.float32)
-    for k, (t, n, mode) in enumerate(zip(tree_ids, node_ids, modes, strict=True)):
-        if mode != "LEAF":
-            values[k] = floor_float32(float(thresholds[t][n]))
+    is_leaf = np.array(
+        [(m.decode() if isinstance(m, bytes) else m) == "LEAF" for m in attrs["nodes_modes"]]
+    )
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in thresholds])])
+    all_thr = np.concatenate([np.asarray(t, np.float64) for t in thresholds])
+    all_leaf = np.concatenate([np.asarray(v, np.float64) for v in leaf_values])
+    values = np.where(is_leaf, 0.0, floor_float32_array(all_thr[offsets[tree_ids] + node_ids]))
     t_tree = np.asarray(attrs["target_treeids"], np.int64)
     t_node = np.asarray(attrs["target_nodeids"], np.int64)
-    weights = np.array(
-        [leaf_values[t][n] for t, n in zip(t_tree, t_node, strict=True)], dtype=np.float32
-    )
+    weights = all_leaf[offsets[t_tree] + t_node].astype(np.float32)
     n_trees = len(thresholds)
     new_attrs = dict(attrs)
     new_attrs.update(
         n_targets=n_trees,
-        nodes_values=values.tolist(),
+        nodes_values=values.astype(np.float32).tolist(),
         target_ids=t_tree.tolist(),
         target_weights=weights.tolist(),
         aggregate_function="SUM",
@@ -123,6 +123,13 @@ def floor_float32(t: float) -> float:
     if float(f) > t:
         f = np.nextafter(f, np.float32(-np.inf))
     return float(f)
+
+
+def floor_float32_array(t: np.ndarray) -> np.ndarray:
+    """Vectorised ``floor_float32``: the largest float32 <= each float64 value."""
+    t = np.asarray(t, np.float64)
+    f = t.astype(np.float32)
+    return np.where(f.astype(np.float64) > t, np.nextafter(f, np.float32(-np.inf)), f)
 
 
 def fuse_members(members: Sequence[onnx.ModelProto], input_names: Sequence[str]) -> onnx.ModelProto:
@@ -175,6 +182,7 @@ def fuse_members(members: Sequence[onnx.ModelProto], input_names: Sequence[str])
         helper.make_node("Squeeze", ["spread2", "_axis1"], ["spread"]),
     ]
     inits.append(numpy_helper.from_array(np.array([1], np.int64), "_axis1"))
+    nodes, inits = _dedupe_initializers(nodes, inits)
     m = len(members)
     outputs = [
         helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N"]) for n in FUSED_OUTPUTS[:3]
@@ -193,6 +201,31 @@ def fuse_members(members: Sequence[onnx.ModelProto], input_names: Sequence[str])
     fused.ir_version = max(mm.ir_version for mm in members)
     onnx.checker.check_model(fused)
     return fused
+
+
+def _dedupe_initializers(
+    nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto]
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Merge byte-identical constants (e.g. the members' shared standardisation).
+
+    onnxruntime's common-subexpression elimination then computes identical
+    member nodes (the standardised inputs) once instead of once per member.
+    """
+    first: dict[tuple[int, tuple[int, ...], bytes], str] = {}
+    rename: dict[str, str] = {}
+    kept: list[onnx.TensorProto] = []
+    for t in inits:
+        key = (t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes())
+        if key in first:
+            rename[t.name] = first[key]
+        else:
+            first[key] = t.name
+            kept.append(t)
+    for node in nodes:
+        for k, name in enumerate(node.input):
+            if name in rename:
+                node.input[k] = rename[name]
+    return nodes, kept
 
 
 def tree_arrays(model: onnx.ModelProto) -> dict[str, np.ndarray]:

@@ -7,10 +7,13 @@ the same directory returns the cached object (keyed by the manifest hash,
 the directory and the thread count). Inside Dask workers keep
 ``intra_op_threads=1`` and let Dask parallelise over blocks.
 
-By default the fused graph (all members and the combination in one session
-run) is used when the manifest has one; ``mode="members"`` runs the member
+By default (``mode="auto"``) the fused graph (all members and the combination
+in one session run) is used when the manifest has one and its
+``runtime.default_mode`` says so; ``mode="members"`` runs the member
 files one by one and combines them with ``models.ensemble.combine_members``.
-Both give the same figures (tests/test_models_runtime.py).
+Both give the same figures (tests/test_models_runtime.py). An ``Ensemble``
+pickles by reference (directory + manifest hash), so handing it to Dask
+tasks ships a few bytes and each worker opens the sessions once.
 """
 
 from __future__ import annotations
@@ -84,7 +87,13 @@ class Ensemble:
         self.manifest = manifest
         self.model_dir = Path(model_dir)
         self.batch_rows = int(batch_rows)
-        use_fused = mode == "fused" or (mode == "auto" and manifest.fused is not None)
+        self.intra_op_threads = int(intra_op_threads)
+        self._requested_mode: Mode = mode
+        if mode == "auto":
+            default = manifest.runtime.get("default_mode", "fused")
+            use_fused = default == "fused" and manifest.fused is not None
+        else:
+            use_fused = mode == "fused"
         if use_fused and manifest.fused is None:
             raise ManifestError(f"{model_dir}: mode='fused' but the manifest has no fused graph")
         self.mode: Literal["fused", "members"] = "fused" if use_fused else "members"
@@ -117,6 +126,13 @@ class Ensemble:
                 cached = cls(manifest, model_dir, intra_op_threads=intra_op_threads, mode=mode)
                 _CACHE[key] = cached
         return cached
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by reference: a Dask worker re-opens (once, cached) the same verified dir."""
+        return (
+            _load_by_reference,
+            (str(self.model_dir), self.intra_op_threads, self._requested_mode, self.manifest_hash),
+        )
 
     # -- description ------------------------------------------------------------------
     @property
@@ -209,6 +225,16 @@ class Ensemble:
         m = self.n_members
         loc, scale = self._predict(x, cats, ["member_loc", "member_scale"], [m, m])
         return np.ascontiguousarray(loc.T), np.ascontiguousarray(scale.T)
+
+
+def _load_by_reference(model_dir: str, threads: int, mode: Mode, expected_hash: str) -> Ensemble:
+    ens = Ensemble.load(model_dir, intra_op_threads=threads, mode=mode)
+    if ens.manifest_hash != expected_hash:
+        raise ManifestError(
+            f"{model_dir}: manifest changed since the ensemble was sent to this worker "
+            f"({expected_hash[:12]}... -> {ens.manifest_hash[:12]}...)"
+        )
+    return ens
 
 
 def clear_cache() -> None:

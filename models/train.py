@@ -45,6 +45,7 @@ INNER_FRACTION = 0.2
 LEARNING_RATE = 5e-3
 PROB_SAMPLES = 64  # posterior weight samples baked into each Prob ONNX graph
 PROB_REFERENCE_SAMPLES = 10000
+FUSE_LIMIT_BYTES = 1_500_000_000  # a fused graph must stay below protobuf's 2 GB
 PARITY_TOLERANCE = {"dense": 1e-5, "prob": 1e-5, "wdl": 1e-5, "rf": 1e-6}
 VERSIONED = (
     "smdown",
@@ -81,7 +82,7 @@ def train_ensemble(
     threads: int = 2,
     prob_samples: int = PROB_SAMPLES,
     learning_rate: float = LEARNING_RATE,
-    fuse: bool = True,
+    fuse: bool | None = None,
     weight_variables: Sequence[str] = WEIGHT_VARIABLES,
     on_member: Callable[[Member, Any], None] | None = None,
 ) -> Manifest:
@@ -94,6 +95,9 @@ def train_ensemble(
     members (default: all seven; fewer only for quick experiments and tests).
     ``on_member(member, native)`` is called with each trained Keras model or
     scikit-learn forest (benchmarks compare them with their ONNX files).
+    ``fuse`` writes the fused ``ensemble.onnx`` (default: networks yes, forests
+    no; benchmarks/bench_models.py measured fused faster for the small
+    networks and member-by-member faster for deep forests).
     """
     if arch not in ARCHS:
         raise TrainError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -137,7 +141,16 @@ def train_ensemble(
             on_member=on_member,
         )
     inputs = ["x", "cats"] if arch == "wdl" else ["x"]
+    if fuse is None:
+        fuse = arch != "rf"
     fused_entry = None
+    member_bytes = sum((out / m.onnx.file).stat().st_size for m in members)
+    if fuse and member_bytes > FUSE_LIMIT_BYTES:
+        log(
+            f"members total {member_bytes / 1e9:.2f} GB: no fused graph (protobuf files are "
+            "limited to 2 GB); the runtime runs the member files one by one"
+        )
+        fuse = False
     if fuse:
         fused = fuse_members([onnx.load(out / m.onnx.file) for m in members], inputs)
         onnx.save(fused, out / "ensemble.onnx")

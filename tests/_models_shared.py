@@ -54,6 +54,7 @@ def trained(arch: str) -> tuple[Path, Manifest]:
         batch_size=256,
         patience=3,
         n_estimators=10,
+        fuse=True,  # forests are not fused by default; the tests cover both paths
         log=lambda _msg: None,
         **kwargs,  # type: ignore[arg-type]
     )

@@ -249,3 +249,13 @@ def test_manifest_records_provenance() -> None:
     assert manifest.normalisation is not None and len(manifest.normalisation.mean) == 9
     assert {"onnxruntime", "numpy"} <= set(manifest.package_versions)
     assert {"rmse", "r", "bias", "ubrmse", "smap_rmse"} <= set(manifest.validation_metrics)
+
+
+def test_pickling_sends_a_reference_that_reopens_the_cached_ensemble() -> None:
+    import pickle
+
+    model_dir, _ = trained("dense")
+    ens = Ensemble.load(model_dir)
+    blob = pickle.dumps(ens)
+    assert len(blob) < 2000  # a path and a hash, not the sessions
+    assert pickle.loads(blob) is ens  # same process: the cached object

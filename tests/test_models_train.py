@@ -101,6 +101,8 @@ def test_rows_callable_trains_on_the_selected_rows_and_scores_the_rest(tmp_path:
     )
     assert sum(m.n_train_rows for m in manifest.members) == int((df["fold"] != 0).sum())
     assert manifest.rows == "not_fold_0"
+    assert manifest.fused is None  # forests run member by member (faster; see the benchmark)
+    assert Ensemble.load(tmp_path).mode == "members"
     assert manifest.validation_metrics["n"] == float((df["fold"] == 0).sum())
     assert any("validation" in line and "RMSE" in line for line in lines)
     assert any(line.startswith("  forest 1/") and line.endswith(" s") for line in lines)
