@@ -59,8 +59,8 @@ from pipeline.run import backfill, build_plan, run_day
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 pytestmark = pytest.mark.cluster
 
-# Small tiles (8 x 8 = 64 tile tasks) so a day lasts long enough to be interrupted.
-SMALL_TILES: dict[str, dict[str, Any]] = {"grid": {"tile_size": 32}, "output": {"chunk_size": 32}}
+# Small tiles (5 x 5 = 25 tile tasks) so a day lasts long enough to be interrupted.
+SMALL_TILES: dict[str, dict[str, Any]] = {"grid": {"tile_size": 48}, "output": {"chunk_size": 48}}
 JOB_TIMEOUT_S = 240
 
 
@@ -214,7 +214,7 @@ def test_job_sigkilled_mid_day_leaves_previous_state_and_rerun_repairs(
         kill_group(job)
     assert job.returncode == -9
     n_written = len(_day_chunks(tmp_path, GOOD_DAY))
-    n_chunks = sum(k.startswith("quality_flag/") for k in clean["small"])  # 8 x 8 in a day
+    n_chunks = sum(k.startswith("quality_flag/") for k in clean["small"])  # 5 x 5 in a day
     assert 0 < n_written < n_chunks, n_written  # killed mid-day
     # Readers see the previous state: the day absent, the other day untouched.
     assert cube.day_status(GOOD_DAY) == DAY_ABSENT

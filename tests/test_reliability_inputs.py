@@ -360,11 +360,19 @@ def _run_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str, **
     )
 
 
+def _onnx_entry(models: Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest entry of the ONNX file the runtime opens first (fused, else member 0)."""
+    manifest = manifest or json.loads((models / "manifest.json").read_text())
+    entry = manifest.get("fused") or manifest["members"][0]["onnx"]
+    assert isinstance(entry, dict)
+    return entry
+
+
 def test_corrupted_onnx_file_is_refused_by_its_hash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     models = copy_model(tmp_path)
-    onnx_file = models / "ensemble.onnx"
+    onnx_file = models / _onnx_entry(models)["file"]
     data = bytearray(onnx_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     onnx_file.write_bytes(bytes(data))
@@ -379,10 +387,11 @@ def test_corrupted_onnx_file_with_a_matching_hash_is_refused_by_onnxruntime(
     import hashlib
 
     models = copy_model(tmp_path)
-    onnx_file = models / "ensemble.onnx"
-    onnx_file.write_bytes(onnx_file.read_bytes()[:200])  # truncated, manifest re-hashed
     manifest = json.loads((models / "manifest.json").read_text())
-    manifest["fused"]["sha256"] = hashlib.sha256(onnx_file.read_bytes()).hexdigest()
+    entry = _onnx_entry(models, manifest)
+    onnx_file = models / entry["file"]
+    onnx_file.write_bytes(onnx_file.read_bytes()[:200])  # truncated, manifest re-hashed
+    entry["sha256"] = hashlib.sha256(onnx_file.read_bytes()).hexdigest()
     (models / "manifest.json").write_text(json.dumps(manifest))
     line = _run_cli(tmp_path, capsys, models=models.parent)
     assert str(onnx_file) in line and "onnxruntime cannot open it" in line
