@@ -3,9 +3,14 @@
 Lock files live beside the stores, never inside them:
 ``<output.store>/.locks/<store name>.<what>.lock`` holding JSON
 ``{"host", "pid", "started", "token", "what"}``. Locally a lock is taken with
-``O_CREAT | O_EXCL`` (atomic). On object stores (s3://) it is written when
-absent and read back to check the token: advisory only, which is why the
-Kubernetes CronJob also forbids concurrent runs.
+``O_CREAT | O_EXCL`` (atomic). On object stores it is an exclusive create,
+``fs.pipe_file(..., mode="create")``: on S3 a conditional PUT (``If-None-Match:
+*``), atomic on AWS S3 (since 2024-08) and on S3-compatible servers that honour
+the header (MinIO, Ceph RGW, R2); a store that rejects conditional writes fails
+with ``LockError`` naming the lock. The lock is read back and its token checked
+afterwards, which also catches backends whose "create" is a plain
+exists-then-write. Locks stay advisory (a process that ignores them is not
+stopped), which is why the Kubernetes CronJob also forbids concurrent runs.
 
 A lock is stale (removed with a warning) when its host is this host and its
 PID is not running, or when it is older than ``stale_after_s``.
@@ -47,6 +52,15 @@ class LockHeldError(RunError):
             f"{holder.get('host', '?')} since {since}; wait for it, or delete the lock file "
             "if that process is gone"
         )
+
+
+class LockError(RunError):
+    """A lock file cannot be created or read on its store (not: held by another run)."""
+
+    def __init__(self, lock_path: str, problem: str) -> None:
+        self.lock_path = lock_path
+        self.problem = problem
+        super().__init__(f"{lock_path}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -120,9 +134,17 @@ def _try_create(spec: StoreSpec, info: LockInfo) -> bool:
             f.write(payload)
         return True
     fs, path = spec.filesystem()
-    if fs.exists(path):
+    try:
+        # Exclusive create: a conditional PUT (If-None-Match: *) on S3, never an overwrite.
+        fs.pipe_file(path, payload, mode="create")
+    except FileExistsError:
         return False
-    fs.pipe_file(path, payload)
+    except OSError as exc:
+        raise LockError(
+            str(spec),
+            f"cannot create the lock file ({type(exc).__name__}: {exc}); the store must "
+            "support exclusive creates (S3 conditional writes, If-None-Match)",
+        ) from exc
     holder = _read_holder(spec)
     return bool(holder and holder.get("token") == info.token)
 
