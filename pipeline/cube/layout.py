@@ -49,22 +49,43 @@ class StoreSpec:
         """The filesystem path of a local store."""
         return self.url[len("file://") :] if self.url.startswith("file://") else self.url
 
+    def fsspec_options(self) -> dict[str, Any]:
+        """The storage options given to fsspec: as configured, listings cache off unless set.
+
+        s3fs caches directory listings per filesystem instance, and fsspec shares one
+        instance per set of options in a process. A listing cached by the driver
+        before the Dask workers wrote their chunks made later reads in that process
+        (export, evaluation, a reader's ``xr.open_zarr`` with the same options) take
+        those chunks as missing, i.e. fill values. Without the cache every read asks
+        the store (S3 has been strongly read-after-write consistent since 2020).
+        """
+        return {"use_listings_cache": False, **dict(self.storage_options)}
+
     def zarr_store(self) -> MutableMapping[str, bytes]:
         """A zarr-2 store: ``DirectoryStore`` (atomic renames; a failed write raises
-        ``StoreWriteError`` naming the file) locally, ``FSStore`` otherwise."""
+        ``StoreWriteError`` naming the file) locally, ``FSStore`` otherwise.
+
+        Only a missing key reads as absent (fill value) from an ``FSStore``: zarr's
+        default also maps ``PermissionError``/``OSError`` (denied access, a network
+        failure after s3fs's retries) to "missing chunk", which silently reads fill
+        values; here those errors propagate.
+        """
         import zarr.storage
 
         if self.is_local:
             from pipeline.cube.dirstore import NamedDirectoryStore
 
             return NamedDirectoryStore(self.local_path)  # type: ignore[no-any-return]
-        return zarr.storage.FSStore(self.url, **dict(self.storage_options))  # type: ignore[no-any-return]
+        return zarr.storage.FSStore(  # type: ignore[no-any-return]
+            self.url, exceptions=(KeyError,), **self.fsspec_options()
+        )
 
     def filesystem(self) -> tuple[Any, str]:
         """(fsspec filesystem, path of the store in it)."""
         import fsspec
 
-        fs, path = fsspec.core.url_to_fs(self.url, **dict(self.storage_options))
+        opts = self.fsspec_options() if not self.is_local else dict(self.storage_options)
+        fs, path = fsspec.core.url_to_fs(self.url, **opts)
         return fs, str(path)
 
     def child(self, name: str) -> StoreSpec:
