@@ -259,3 +259,21 @@ def test_pickling_sends_a_reference_that_reopens_the_cached_ensemble() -> None:
     blob = pickle.dumps(ens)
     assert len(blob) < 2000  # a path and a hash, not the sessions
     assert pickle.loads(blob) is ens  # same process: the cached object
+
+
+def test_nan_rows_are_not_passed_to_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    model_dir, manifest = trained("dense")
+    ens = Ensemble(manifest, model_dir)
+    seen: list[np.ndarray] = []
+    real_run = ens._run
+
+    def spy(xa: np.ndarray, ca: np.ndarray | None, names: list[str]) -> list[np.ndarray]:
+        seen.append(xa.copy())
+        return real_run(xa, ca, names)
+
+    monkeypatch.setattr(ens, "_run", spy)
+    x, _ = _rows(50)
+    x[[3, 7], 2] = np.nan
+    ens.predict(x)
+    assert sum(len(b) for b in seen) == 48
+    assert all(np.isfinite(b).all() for b in seen)
