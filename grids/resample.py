@@ -220,10 +220,97 @@ def transform_xy(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class _Centres:
+    """Target pixel centres expressed in a source CRS (float64, dst.shape; may be views)."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.xs.nbytes + self.ys.nbytes)
+
+
+#: Projections where x depends on longitude only and y on latitude only.
+_CYLINDRICAL = frozenset({"cea", "eqc", "merc"})
+
+
+def _projection_name(crs: str) -> str:
+    """The PROJ projection name of ``crs`` (``cea``, ``sinu``...; "" when unknown)."""
+    cached = _proj_names.get(crs)
+    if cached is None:
+        import warnings
+
+        from pyproj import CRS
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                cached = str(CRS.from_user_input(crs).to_dict().get("proj", ""))
+            except Exception:  # pragma: no cover - unparsable: never take the fast path
+                cached = ""
+        _proj_names[crs] = cached
+    return cached
+
+
+_proj_names: dict[str, str] = {}
+
+
+def _separable_centres(dst: Grid, crs: str) -> _Centres | None:
+    """Centres of a geographic ``dst`` in a cylindrical ``crs`` from two 1-D transforms.
+
+    x depends on longitude only and y on latitude only, so transforming one row
+    and one column gives the very numbers the full 2-D transform gives; this is
+    checked on a 17 x 17 sample of centres (bit for bit) and None is returned
+    (use the full transform) on any difference, e.g. a datum shift.
+    """
+    if not (dst.is_geographic and dst.is_axis_aligned):
+        return None
+    if _projection_name(crs) not in _CYLINDRICAL:
+        return None
+    a, b, c, d, e, f = dst.transform
+    h, w = dst.shape
+    cols = np.arange(w, dtype=np.float64) + 0.5
+    rows = np.arange(h, dtype=np.float64) + 0.5
+    x1 = a * cols + b * 0.5 + c  # b == d == 0: the arithmetic of Grid.pixel_centres
+    y1 = d * 0.5 + e * rows + f
+    lon_mid, lat_mid = x1[w // 2], y1[h // 2]
+    xs1, _ = transform_xy(x1, np.full(w, lat_mid), dst.crs, crs)
+    _, ys1 = transform_xy(np.full(h, lon_mid), y1, dst.crs, crs)
+    xs = np.broadcast_to(xs1[None, :], (h, w))
+    ys = np.broadcast_to(ys1[:, None], (h, w))
+    ri = np.unique(np.linspace(0, h - 1, min(h, 17)).astype(np.intp))
+    ci = np.unique(np.linspace(0, w - 1, min(w, 17)).astype(np.intp))
+    xx, yy = np.meshgrid(x1[ci], y1[ri])
+    fx, fy = transform_xy(xx, yy, dst.crs, crs)
+    same_x = np.array_equal(fx, xs[np.ix_(ri, ci)], equal_nan=True)
+    same_y = np.array_equal(fy, ys[np.ix_(ri, ci)], equal_nan=True)
+    return _Centres(xs, ys) if same_x and same_y else None
+
+
+def _centres_in(dst: Grid, crs: str) -> _Centres:
+    """Every centre of ``dst`` in ``crs`` (exact PROJ), cached: the MODIS 250/500/1000 m
+    lattices share one sinusoidal transform of a tile instead of three."""
+    ck = ("centres", dst.key(), crs)
+    hit = _centres_cache.get(ck)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    got = _separable_centres(dst, crs)
+    if got is None:
+        x, y = dst.pixel_centres()
+        xs, ys = transform_xy(x, y, dst.crs, crs)
+        got = _Centres(xs, ys)
+    got.xs.setflags(write=False)
+    got.ys.setflags(write=False)
+    _centres_cache.put(ck, got)
+    return got
+
+
 def _src_pixel_coords(src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Continuous source (px, py) of every target pixel centre, shape dst.shape."""
-    x, y = dst.pixel_centres()
-    xs, ys = transform_xy(x, y, dst.crs, src.crs)
+    centres = _centres_in(dst, src.crs)
+    xs, ys = centres.xs, centres.ys
     ia, ib, ic, id_, ie, if_ = _inv_gt(src.transform)
     with np.errstate(invalid="ignore"):
         px = ic + xs * ia + ys * ib
@@ -283,12 +370,15 @@ class _LRU:
 CACHE_MB = int(os.environ.get("SMDOWN_GRIDS_CACHE_MB", "1024"))
 _nearest_cache = _LRU(_CACHE_SIZE, CACHE_MB * 2**20)
 _bilinear_cache = _LRU(_CACHE_SIZE, CACHE_MB * 2**20)
+#: Target centres in a source CRS: a few tiles' worth (a 1200 x 1200 tile is 23 MB).
+_centres_cache = _LRU(4, 128 * 2**20)
 
 
 def clear_caches() -> None:
     """Forget cached indices (tests, or after memory pressure)."""
     _nearest_cache.clear()
     _bilinear_cache.clear()
+    _centres_cache.clear()
 
 
 def is_separable(src: Grid, dst: Grid) -> bool:

@@ -115,3 +115,39 @@ def test_quick_benchmarks_give_positive_figures() -> None:
     assert len(growth) == 2
     for g in growth.values():
         _positive(g, ["day_s", "static_s", "day_mpx_per_s", "day_peak_rss_gb", "predicted_px"])
+
+
+def _full_transform_index(src: object, dst: object) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest index computed the plain way: every centre through PROJ (reference)."""
+    from grids import resample as r
+
+    x, y = dst.pixel_centres()  # type: ignore[attr-defined]
+    xs, ys = r.transform_xy(x, y, dst.crs, src.crs)  # type: ignore[attr-defined]
+    ia, ib, ic, id_, ie, if_ = r._inv_gt(src.transform)  # type: ignore[attr-defined]
+    cols, vc = r._to_index(ic + xs * ia + ys * ib, src.width)  # type: ignore[attr-defined]
+    rows, vr = r._to_index(if_ + xs * id_ + ys * ie, src.height)  # type: ignore[attr-defined]
+    valid = vr & vc
+    return np.where(valid, rows * src.shape[1] + cols, -1), valid  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("lattice", ["ease2-m09", "soilgrids-250m", "MOD13Q1", "MOD21A1D"])
+def test_speedups_of_the_nearest_index_keep_it_bit_identical(lattice: str) -> None:
+    # The cylindrical (EASE2) separable path and the shared sinusoidal transform must give
+    # the index the plain full PROJ transform gives, on tiles anywhere in CONUS.
+    from grids.named import named_grid
+    from grids.resample import clear_caches
+    from pipeline.sources.modis import PRODUCTS
+
+    src = PRODUCTS[lattice].global_grid() if lattice in PRODUCTS else named_grid(lattice)
+    conus = named_grid("conus-90m")
+    rng = np.random.default_rng(7)
+    for size in (300, 41):
+        r0 = int(rng.integers(0, conus.height - size))
+        c0 = int(rng.integers(0, conus.width - size))
+        dst = conus.window(r0, r0 + size, c0, c0 + size)
+        clear_caches()
+        got = nearest_index(src, dst)
+        ref_flat, ref_valid = _full_transform_index(src, dst)
+        np.testing.assert_array_equal(got.valid, ref_valid)
+        flat = got.rows.astype(np.int64) * src.shape[1] + got.cols
+        np.testing.assert_array_equal(np.where(got.valid, flat, -1), ref_flat)
