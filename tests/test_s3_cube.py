@@ -242,6 +242,22 @@ def test_s3_lock_is_an_exclusive_create(s3: dict[str, Any]) -> None:
     assert json.loads(fs.cat_file(path))["token"] == wins[0]
 
 
+def test_s3_lock_is_never_overwritten_after_a_stale_existence_check(
+    s3: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check-then-write race, made deterministic: the existence check answers "absent"
+    (as it would just before another run's lock lands). The create must still fail and
+    leave the holder's lock as it was."""
+    spec = lock_path(StoreSpec(f"s3://{BUCKET}/locks-stale", s3), "dense-x.zarr", "metadata")
+    first = LockInfo("host-a", 1, 0.0, "token-a", "cube metadata")
+    assert _try_create(spec, first)
+    fs, path = spec.filesystem()
+    monkeypatch.setattr(type(fs), "exists", lambda self, p, **kw: False)
+    second = LockInfo("host-b", 2, 0.0, "token-b", "cube metadata")
+    assert not _try_create(spec, second)
+    assert json.loads(fs.cat_file(path))["token"] == "token-a"
+
+
 def test_s3_lock_held_is_refused_then_released(s3: dict[str, Any]) -> None:
     root = StoreSpec(f"s3://{BUCKET}/locks-held", s3)
     spec = lock_path(root, "dense-x.zarr", "metadata")
