@@ -531,9 +531,11 @@ def open_cube(
         dims = attrs.pop("_ARRAY_DIMENSIONS")
         if arr.fill_value is not None:
             attrs["_FillValue"] = arr.fill_value
-        data: Any = arr[...]
-        if arr.ndim:
-            data = indexing.LazilyIndexedArray(_backend_array_class()(arr))
+        # Only scalars are read here; arrays stay lazy (reading ``arr[...]`` first would
+        # fetch every chunk of the cube: 23.5 GiB for six years of a 2400 x 2400 region).
+        data: Any = (
+            indexing.LazilyIndexedArray(_backend_array_class()(arr)) if arr.ndim else arr[...]
+        )
         variables[name] = xr.Variable(dims, data, attrs)
     ds = xr.Dataset(variables, attrs=dict(root.attrs))
     ds = ds.set_coords([n for n in ds.variables if ds[n].dims == (n,)])
