@@ -136,6 +136,34 @@ def test_s3_cube_reread_with_xarray_equals_the_local_cube(made: Any) -> None:
     assert "crs_wkt" in ds_s3.spatial_ref.attrs
 
 
+def test_opening_the_s3_cube_fetches_no_data_chunk(
+    made: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``open_cube`` is lazy: metadata and coordinates only, until values are asked for."""
+    import zarr.storage
+
+    fetched: list[str] = []
+    getitems, getitem = zarr.storage.FSStore.getitems, zarr.storage.FSStore.__getitem__
+
+    def spy_getitems(self: Any, keys: Any, **kw: Any) -> Any:
+        fetched.extend(keys)
+        return getitems(self, keys, **kw)
+
+    def spy_getitem(self: Any, key: str) -> Any:
+        fetched.append(key)
+        return getitem(self, key)
+
+    monkeypatch.setattr(zarr.storage.FSStore, "getitems", spy_getitems)
+    monkeypatch.setattr(zarr.storage.FSStore, "__getitem__", spy_getitem)
+    remote = made["remote"]["plan"]
+    ds = open_cube(remote.cube.url, made["s3"])
+    assert not [k for k in fetched if k.split("/")[0] in DATA_VARS and "/.z" not in k]
+    t = remote.layout.time_index(DAY)
+    value = float(ds.soil_moisture.isel(time=t, lat=0, lon=0))  # one value: one chunk
+    chunks = [k for k in fetched if k.split("/")[0] in DATA_VARS and "/.z" not in k]
+    assert chunks == [f"soil_moisture/{t}.0.0"] and np.isfinite(value)
+
+
 def test_s3_chunks_are_byte_identical_to_the_local_chunks(made: Any) -> None:
     """Packing and compression are deterministic, so the stored objects equal the files."""
     remote, local = made["remote"]["plan"], made["local"]["plan"]
