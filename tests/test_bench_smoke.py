@@ -107,8 +107,10 @@ def test_quick_benchmarks_give_positive_figures() -> None:
             "conus_day.static_stack_s",
             "conus_day.day_peak_rss_gb",
             "core_hours.dense.total_core_h",
-            "core_hours.wdl.total_core_h",
-            "profile.cpu_s",
+            "core_hours.rf.total_core_h",
+            "profile.cold_cpu_s",
+            "profile.warm.end_to_end_over_inference_throughput",
+            "scaling.speedup_2_over_1",
         ],
     )
     growth = conus["growth"]
