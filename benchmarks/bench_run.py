@@ -117,6 +117,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 run_day(settings, DAY, client=client, plan=plan, force=True)
                 day[f"{n}_worker_s"] = time.perf_counter() - t0
         return {
+            "load_avg": [round(v, 2) for v in os.getloadavg()],
             "grid_px": [plan.grid.height, plan.grid.width],
             "tile_px": tile.grid.size,
             "n_tiles": len(plan.tiles()),
