@@ -81,15 +81,10 @@ def _make(out: Path, client: Any, day: dt.date, **kwargs: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory, dask: dict[str, Any]) -> dict[str, Any]:
-    """Clean runs of GOOD_DAY: the default tiling and the small-tile one (references)."""
-    big = tmp_path_factory.mktemp("clean-big")
+    """A clean run of GOOD_DAY with small tiles: the reference bytes."""
     small = tmp_path_factory.mktemp("clean-small")
-    assert _make(big, dask["client"], GOOD_DAY).status == DAY_FINAL
     assert _make(small, dask["client"], GOOD_DAY, **SMALL_TILES).status == DAY_FINAL
-    return {
-        "big": chunk_digests(cube_dir(big), GOOD_DAY),
-        "small": chunk_digests(cube_dir(small), GOOD_DAY),
-    }
+    return {"small": chunk_digests(cube_dir(small), GOOD_DAY)}
 
 
 def _tree(root: Path) -> dict[str, tuple[str, int]]:
@@ -155,12 +150,12 @@ def test_worker_killed_inside_a_task_day_completes_identical(
     marker = tmp_path / "kill-a-worker"
     marker.write_text("the first SMAP read of a tile task kills its worker process")
     pids_before = set(client.run(os.getpid).values())
-    s = settings(tmp_path)
+    s = settings(tmp_path, **SMALL_TILES)
     plan = build_plan(s, mode=MODE, catalog_factory=KillOnce(str(marker)))
     res = run_day(s, GOOD_DAY, client=client, plan=plan, today=TODAY)
     assert (tmp_path / "kill-a-worker.fired").exists() and not marker.exists()
-    assert res.status == DAY_FINAL and res.n_tiles == 4
-    assert chunk_digests(cube_dir(tmp_path), GOOD_DAY) == clean["big"]
+    assert res.status == DAY_FINAL and res.n_tiles == 25
+    assert chunk_digests(cube_dir(tmp_path), GOOD_DAY) == clean["small"]
     client.wait_for_workers(2, timeout=120)  # the nanny restarted the dead worker
     pids_after = set(client.run(os.getpid).values())
     assert len(pids_before - pids_after) == 1  # exactly one worker process died

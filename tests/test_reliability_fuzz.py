@@ -22,12 +22,12 @@ from pipeline.config import Settings, load_settings, settings_to_toml
 from pipeline.errors import ConfigError, InsituError
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     derandomize=True,  # seeded: the same examples on every run
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-SLOW_FUZZ = settings(FUZZ, max_examples=30)
+SLOW_FUZZ = settings(FUZZ, max_examples=20)
 
 # Every real key of every section, so structured fuzzing reaches the validators.
 SECTIONS: dict[str, list[str]] = {
