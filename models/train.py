@@ -62,6 +62,19 @@ VERSIONED = (
 )
 
 
+MIN_STEPS_PER_EPOCH = 32
+
+
+def effective_batch_size(batch_size: int, n_rows: int) -> int:
+    """The configured batch size, made smaller for small tables so that an epoch has at
+    least ``MIN_STEPS_PER_EPOCH`` gradient steps (never below 32 rows).
+
+    With a few thousand rows and batches of 512, an epoch is 3-4 steps and early stopping
+    (patience counted in epochs) ends training long before the network has converged.
+    """
+    return max(1, min(batch_size, max(32, n_rows // MIN_STEPS_PER_EPOCH)))
+
+
 class TrainError(ModelError):
     """Training or export of an ensemble failed (names the member at fault)."""
 
@@ -331,6 +344,9 @@ def _train_networks(
     unknown = sorted(set(weight_variables) - set(WEIGHT_VARIABLES))
     if unknown or not weight_variables:
         raise TrainError(f"weight variables {unknown or '[]'}: choose from {WEIGHT_VARIABLES}")
+    batch = effective_batch_size(batch_size, len(x_fit))
+    if batch != batch_size:
+        log(f"  batch size {batch} (not {batch_size}): >= {MIN_STEPS_PER_EPOCH} steps per epoch")
     for i, var in enumerate(weight_variables):
         t0 = time.perf_counter()
         member_seed = seed + i
@@ -354,7 +370,7 @@ def _train_networks(
             sample_weight=w_fit,
             validation_data=(inputs_val, y_val, w_val),
             epochs=epochs,
-            batch_size=batch_size,
+            batch_size=batch,
             callbacks=[stop],
             shuffle=True,
             verbose=0,
@@ -412,7 +428,7 @@ def _train_networks(
         "output": "independent Normal: loc, scale = softplus(raw) + 1e-3 (m3 m-3)",
         "learning_rate": learning_rate,
         "epochs_max": epochs,
-        "batch_size": batch_size,
+        "batch_size": batch,
         "patience": patience,
     }
     if arch == "prob":
