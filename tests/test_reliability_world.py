@@ -47,8 +47,14 @@ TILE, CHUNK = 128, 64  # 240 x 240 pixels: 2 x 2 tiles of 2 x 2 chunks
 DATA_VARS = ("soil_moisture", "soil_moisture_sd", "member_spread", "quality_flag")
 SRC = Path(__file__).resolve().parents[1]
 
-_ROOT = Path(tempfile.mkdtemp(prefix="smdown-reliability-"))
-atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
+
+@cache
+def _root() -> Path:
+    """This process's private folder (made on first use: Dask workers importing this module
+    to unpickle a task make none)."""
+    root = Path(tempfile.mkdtemp(prefix="smdown-reliability-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
 
 
 @cache
@@ -59,7 +65,7 @@ def world() -> Path:
     spec = WorldSpec(
         region=REGION, start=START, end=END, seed=3, n_stations=2, n_ameriflux=1, spinup_days=5
     )
-    out = _ROOT / "world"
+    out = _root() / "world"
     write_world(spec, out)
     return out
 
@@ -70,7 +76,7 @@ def model_dir() -> Path:
     from models.synthetic import synthetic_table
     from models.train import train_ensemble
 
-    out = _ROOT / "models" / "rf"
+    out = _root() / "models" / "rf"
     table = synthetic_table(n_sites=12, n_days=20, seed=0)
     train_ensemble("rf", table, out, seed=0, n_estimators=3, threads=1, log=lambda _m: None)
     return out
