@@ -286,6 +286,30 @@ def test_s3_lock_is_never_overwritten_after_a_stale_existence_check(
     assert json.loads(fs.cat_file(path))["token"] == "token-a"
 
 
+def test_store_without_conditional_writes_fails_with_one_line(
+    s3: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An S3-compatible server that rejects If-None-Match: LockError naming the lock."""
+    import s3fs
+
+    from pipeline.cube.lock import LockError
+
+    original = s3fs.S3FileSystem._pipe_file
+
+    async def no_conditional_puts(self: Any, path: str, data: bytes, **kw: Any) -> Any:
+        if kw.get("mode") == "create":
+            raise OSError(95, "NotImplemented: A header you provided implies functionality")
+        return await original(self, path, data, **kw)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_pipe_file", no_conditional_puts)
+    spec = lock_path(StoreSpec(f"s3://{BUCKET}/locks-plain", s3), "dense-x.zarr", "2020-06-01")
+    with pytest.raises(LockError, match=r"locks-plain/\.locks/.*support exclusive creates"):
+        with hold_lock(spec, "day 2020-06-01"):
+            pass
+    fs, path = spec.filesystem()
+    assert not fs.exists(path)
+
+
 def test_s3_lock_held_is_refused_then_released(s3: dict[str, Any]) -> None:
     root = StoreSpec(f"s3://{BUCKET}/locks-held", s3)
     spec = lock_path(root, "dense-x.zarr", "metadata")
