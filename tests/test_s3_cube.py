@@ -280,7 +280,7 @@ def test_s3_lock_is_never_overwritten_after_a_stale_existence_check(
     first = LockInfo("host-a", 1, 0.0, "token-a", "cube metadata")
     assert _try_create(spec, first)
     fs, path = spec.filesystem()
-    monkeypatch.setattr(type(fs), "exists", lambda self, p, **kw: False)
+    monkeypatch.setattr(fs, "exists", lambda p, **kw: False)  # the cached instance
     second = LockInfo("host-b", 2, 0.0, "token-b", "cube metadata")
     assert not _try_create(spec, second)
     assert json.loads(fs.cat_file(path))["token"] == "token-a"
@@ -290,23 +290,22 @@ def test_store_without_conditional_writes_fails_with_one_line(
     s3: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An S3-compatible server that rejects If-None-Match: LockError naming the lock."""
-    import s3fs
-
     from pipeline.cube.lock import LockError
 
-    original = s3fs.S3FileSystem._pipe_file
+    spec = lock_path(StoreSpec(f"s3://{BUCKET}/locks-plain", s3), "dense-x.zarr", "2020-06-01")
+    fs, path = spec.filesystem()  # fsspec's cached instance: the one the lock code gets
+    original = fs.pipe_file
 
-    async def no_conditional_puts(self: Any, path: str, data: bytes, **kw: Any) -> Any:
+    def no_conditional_puts(p: str, data: bytes, **kw: Any) -> Any:
         if kw.get("mode") == "create":
             raise OSError(95, "NotImplemented: A header you provided implies functionality")
-        return await original(self, path, data, **kw)
+        return original(p, data, **kw)
 
-    monkeypatch.setattr(s3fs.S3FileSystem, "_pipe_file", no_conditional_puts)
-    spec = lock_path(StoreSpec(f"s3://{BUCKET}/locks-plain", s3), "dense-x.zarr", "2020-06-01")
+    monkeypatch.setattr(fs, "pipe_file", no_conditional_puts)
+    assert spec.filesystem()[0].pipe_file is no_conditional_puts
     with pytest.raises(LockError, match=r"locks-plain/\.locks/.*support exclusive creates"):
         with hold_lock(spec, "day 2020-06-01"):
             pass
-    fs, path = spec.filesystem()
     assert not fs.exists(path)
 
 
