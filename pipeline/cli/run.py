@@ -88,9 +88,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(r.summary())
         failed = [r for r in results if r.reason.startswith("failed")]
         nodata = [r for r in results if r.reason.startswith("no data")]
+        waiting = [r for r in results if r.reason.startswith("waiting")]
         typer.echo(
-            f"{len(results)} day(s): {len(failed)} failed, {len(nodata)} without data over the "
-            f"region (not published); cube: {plan.cube.url}"
+            f"{len(results)} day(s): {len(failed)} failed, {len(waiting)} waiting for inputs, "
+            f"{len(nodata)} without data over the region (not published); cube: {plan.cube.url}"
         )
         if failed:
             raise typer.Exit(1)

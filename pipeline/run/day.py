@@ -326,8 +326,10 @@ def backfill(
 ) -> list[DayResult]:
     """Make every day of [start, end] that is not final (all with ``force``), oldest first.
 
-    A day that fails (e.g. an input file missing) is logged and reported with
-    status 0 and its reason; the others go on.
+    A day that cannot be made is reported with status 0 and its reason, and the
+    others go on: "waiting for inputs" (an input file has not landed yet), "no
+    data" (nothing over the region could be predicted), or "failed" (anything
+    else, e.g. a corrupt file); only "failed" days make ``smdown backfill`` exit 1.
     """
     if end < start:
         raise RunError(f"backfill: end {end} is before start {start}")
@@ -345,9 +347,16 @@ def backfill(
 
             if isinstance(exc, PublishGuardError | LockHeldError):
                 raise
+            from pipeline.sources.base import MissingInputError
+
             if isinstance(exc, NoDataDayError):
                 log.warning("%s", exc)
                 reason = f"no data: {exc}"
+            elif isinstance(exc, MissingInputError):
+                # An input of the day has not landed yet (SMAP ~2 days, CHIRPS later):
+                # the day stays absent and a later backfill makes it.
+                log.warning("%s: waiting for inputs: %s", day, exc)
+                reason = f"waiting for inputs: {exc}"
             else:
                 log.error("%s: %s", day, exc)
                 reason = f"failed: {exc}"
