@@ -380,20 +380,23 @@ def conus_extent(tile_size: int, samples: int = 40) -> dict[str, float]:
     """Tiles of the whole conus-90m grid, how many hold land, and its land pixels, for the
     lazy world's outline (``samples`` x ``samples`` points per tile; nothing generated)."""
     from grids.named import named_grid
-    from grids.tiling import TileScheme
     from pipeline.synth.lazy import on_land
 
-    n_tiles = n_land_tiles = 0
-    land_px = 0.0
-    for t in TileScheme.square(named_grid("conus-90m"), tile_size).tiles():
-        w, s_, e, n = t.grid.bounds
-        lon = np.linspace(w, e, samples + 1)[:-1] + (e - w) / samples / 2
-        lat = np.linspace(n, s_, samples + 1)[:-1] - (n - s_) / samples / 2
-        frac = float(on_land(lon[None, :], lat[:, None]).mean())
-        n_tiles += 1
-        n_land_tiles += frac > 0
-        land_px += frac * t.grid.size
-    return {"tiles": n_tiles, "land_tiles": n_land_tiles, "land_px": land_px}
+    g = named_grid("conus-90m")
+    n_ty, n_tx = -(-g.height // tile_size), -(-g.width // tile_size)
+    step = tile_size / samples  # grid pixels between sample points
+    rows = (np.arange(n_ty * samples) + 0.5) * step
+    cols = (np.arange(n_tx * samples) + 0.5) * step
+    a, _, c, _, e, f = g.transform
+    land = on_land((c + cols * a)[None, :], (f + rows * e)[:, None])
+    inside = (rows < g.height)[:, None] & (cols < g.width)[None, :]  # partial edge tiles
+    land &= inside
+    per_tile = land.reshape(n_ty, samples, n_tx, samples).sum(axis=(1, 3))
+    return {
+        "tiles": n_ty * n_tx,
+        "land_tiles": int((per_tile > 0).sum()),
+        "land_px": float(land.sum() / inside.sum() * g.size),
+    }
 
 
 def core_hours(
