@@ -241,3 +241,51 @@ def test_smap_beside_is_the_value_the_training_table_pairs_with_the_pixel(
     assert any(np.isfinite(v) for v in got.values())
     for _, r in table.iterrows():
         assert got[pd.Timestamp(r.date).date()] == pytest.approx(float(r.smap), abs=0)
+
+
+def test_cli_export_takes_a_date_range_and_a_bounding_box(
+    cube: Cube, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import rasterio
+
+    cfg = tmp_path / "smdown.toml"
+    cfg.write_text(f'[output]\nstore = "{Path(cube.spec.url).parent}"\n')
+    box = "-97.9,35.8,-97.7,35.95"
+    args = ["--config", str(cfg), "export", "--format", "cog", "--bbox", box]
+    out = tmp_path / "range"
+    assert main([*args, "--start", "2021-03-14", "--end", "2021-03-16", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "2 day(s) of 2021-03-14..2021-03-16 written" in text
+    assert "not published (skipped): 2021-03-16" in text
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["dense-343434343434_2021-03-14.tif", "dense-343434343434_2021-03-15.tif"]
+    ds = xr.open_zarr(cube.spec.url, consolidated=True)
+    want = ds.soil_moisture.sel(time="2021-03-15", lat=slice(35.95, 35.8), lon=slice(-97.9, -97.7))
+    with rasterio.open(out / files[1]) as src:
+        assert (src.height, src.width) == want.shape == (180, 240)
+        w, s, e, n = src.bounds
+        assert (w, s, e, n) == pytest.approx((-97.9, 35.8, -97.7, 35.95), abs=1e-9)
+        got = src.read(1, masked=True).astype(np.float64) * src.scales[0]
+    np.testing.assert_allclose(got.filled(np.nan), want.values, atol=5e-5)
+    # a box with three numbers, a box outside the cube: one line naming --bbox
+    assert main([*args[:-1], "-97.9,35.8,-97.7", "--date", "2021-03-14"]) == 2
+    assert "has 3 number(s); expected four: west,south,east,north" in capsys.readouterr().err
+    assert main([*args[:-1], "-90,30,-89,31", "--date", "2021-03-14"]) == 1
+    assert "--bbox -90.0,30.0,-89.0,31.0 does not overlap the cube" in capsys.readouterr().err
+
+
+def test_export_out_unwritable_names_the_users_path(
+    cube: Cube, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "smdown.toml"
+    cfg.write_text(f'[output]\nstore = "{Path(cube.spec.url).parent}"\n')
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    # (root, as CI runs, may write anywhere on disk: /proc and a file's "subfolder" refuse)
+    for out in (a_file / "day.tif", Path("/proc/smdown-out/day.tif")):
+        args = ["--config", str(cfg), "export", "--format", "cog", "--date", "2021-03-14"]
+        assert main([*args, "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"smdown: error: --out {out}: ") and err.count("\n") == 1
+        assert "choose another --out" in err and ".tmp" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "smdown.toml"]
