@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,6 +70,11 @@ class GridConfig(_Section):
     @field_validator("region", mode="before")
     @classmethod
     def _empty_region_is_whole_grid(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple) and len(v) not in (0, 4):
+            raise ValueError(
+                f"needs four numbers [west, south, east, north] in degrees, got {len(v)} "
+                "(or [] for the whole grid)"
+            )
         return None if isinstance(v, list | tuple) and len(v) == 0 else v
 
     @field_validator("region")
@@ -256,15 +262,48 @@ class Settings(BaseSettings):
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "<root>"
-    msg = first["msg"]
+    msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key (misspelt?)"
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return f"{origin}: key '{key}': {msg}{more}"
 
 
+ENV_PREFIX = "SMDOWN__"
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse ``SMDOWN__<SECTION>__<KEY>`` variables naming no section or key (pydantic
+    settings would silently ignore an unknown section such as ``SMDOWN__CLUSTR__...``)."""
+    env = os.environ if environ is None else environ
+    fields = Settings.model_fields
+    for name in sorted(env):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        section = parts[0]
+        if section not in fields:
+            known = ", ".join(fields)
+            raise ConfigError(
+                f"environment {name}: unknown section {section!r} (misspelt?); sections: {known}"
+            )
+        annotation = fields[section].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if len(parts) < 2 or not parts[1]:
+                raise ConfigError(
+                    f"environment {name}: name a key, SMDOWN__{section.upper()}__<KEY>"
+                )
+            if parts[1] not in annotation.model_fields:
+                known = ", ".join(annotation.model_fields)
+                raise ConfigError(
+                    f"environment {name}: section [{section}] has no key {parts[1]!r} "
+                    f"(misspelt?); keys: {known}"
+                )
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read and validate the configuration; ``None`` means $SMDOWN_CONFIG or the defaults."""
+    check_environment()
     if path is None:
         path = os.environ.get(CONFIG_ENV) or None
     data: dict[str, Any] = {}

@@ -50,7 +50,11 @@ def output_grid(name: str, region: tuple[float, float, float, float] | None) -> 
     try:
         return grid.crop(bounds)
     except GridError as exc:
-        raise ConfigError(f"grid.region {region!r} does not intersect grid {name!r}") from exc
+        w, s, e, n = (round(v, 3) for v in grid.bounds)
+        raise ConfigError(
+            f"grid.region {list(region)} does not intersect grid {name!r} "
+            f"(bounds {w}, {s}, {e}, {n}); give [west, south, east, north] inside it"
+        ) from exc
 
 
 def resolve_model_dir(settings: Settings, model_dir: str | Path | None = None) -> Path:
