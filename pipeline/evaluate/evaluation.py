@@ -48,7 +48,9 @@ from pipeline.evaluate.analysis import (
     member_table,
     site_pca,
 )
+from pipeline.evaluate.intervals import interval_table
 from pipeline.evaluate.metrics import MIN_DAYS, SMAP, common_rows, site_scores, summarize
+from pipeline.evaluate.practice import good_practice_table, heldout_text
 from pipeline.evaluate.report import TABLE5, EvaluationResults, write_report
 
 log = logging.getLogger(__name__)
@@ -204,6 +206,8 @@ def analyse(
     min_days: int = MIN_DAYS,
     with_members: bool = True,
     make_figures: bool = True,
+    table_cfg: Any = None,
+    n_folds: int | None = None,
 ) -> pd.DataFrame:
     """Every per-split table and figure for ``rows`` carrying ``pred__<model>`` columns.
 
@@ -219,6 +223,16 @@ def analyse(
             "model's prediction finite"
         )
     p = split_label
+    add_field_sections(
+        results,
+        rows,
+        common,
+        cols,
+        split_label=p,
+        min_days=min_days,
+        table_cfg=table_cfg,
+        n_folds=n_folds,
+    )
     # Table 6: each member vs the ensemble.
     if with_members:
         for m in models:
@@ -308,6 +322,40 @@ def analyse(
     out = summary.copy()
     out.insert(1, "split", p)
     return out
+
+
+def add_field_sections(
+    results: EvaluationResults,
+    rows: pd.DataFrame,
+    common: pd.DataFrame,
+    cols: Mapping[str, str],
+    *,
+    split_label: str,
+    min_days: int,
+    table_cfg: Any = None,
+    n_folds: int | None = None,
+) -> None:
+    """What was held out (in words), the 95 % intervals and the CEOS good-practice items."""
+    p = split_label
+    results.add_table(
+        f"{p}_held_out",
+        pd.DataFrame(
+            {"what was held out": [heldout_text(rows, p, table_cfg=table_cfg, n_folds=n_folds)]}
+        ),
+        f"What was held out ({p})",
+    )
+    results.add_table(
+        f"{p}_intervals",
+        interval_table(common, cols, min_days=min_days),
+        f"95 % confidence intervals ({p}; same site-days): analytical with the effective "
+        "sample size for autocorrelation (bias t, ubRMSE chi-square, R Fisher z; *_lo/*_hi) "
+        "and bootstrap over sites (boot_*); m3 m-3 except R",
+    )
+    results.add_table(
+        f"{p}_good_practice",
+        good_practice_table(rows, cols, split_label=p, min_days=min_days),
+        f"CEOS LPV good-practice items ({p})",
+    )
 
 
 def _figures(
@@ -653,6 +701,7 @@ def run_evaluation(
                 groups=groups,
                 min_days=min_days,
                 make_figures=make_figures,
+                table_cfg=table_cfg,
             )
         )
         saved.append(rows.assign(eval_split="validation"))
@@ -691,6 +740,8 @@ def run_evaluation(
             min_days=min_days,
             with_members=True,
             make_figures=make_figures,
+            table_cfg=table_cfg,
+            n_folds=len(per_fold),
         )
         cv_row = cv_mean.drop(columns=[c for c in cv_mean.columns if c.endswith("_fold_sd")])
         cv_row.insert(1, "split", "cv")
