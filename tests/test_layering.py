@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline.errors",),
     ("pipeline.config", "pipeline.logs"),
     ("pipeline.cluster", "pipeline.cube", "pipeline.insitu", "pipeline.sources"),
-    ("pipeline.export", "pipeline.run", "pipeline.synth", "pipeline.table"),
+    ("pipeline.export", "pipeline.point", "pipeline.run", "pipeline.synth", "pipeline.table"),
     ("pipeline.evaluate",),
     ("pipeline.demo",),
     ("pipeline.cli", "pipeline.__main__"),
