@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from models.variables import daily_names
-from pipeline.config import OutputConfig, Settings
+from pipeline.config import Settings
 from pipeline.cube import (
     DAY_ABSENT,
     DAY_FINAL,
@@ -46,9 +46,9 @@ from pipeline.cube import (
     lock_path,
 )
 from pipeline.errors import RunError, SmdownError
-from pipeline.run.plan import Mode, RunPlan, build_plan
+from pipeline.run.plan import Mode, PublishRules, RunPlan, build_plan
 from pipeline.run.static import ensure_static, landcover_year
-from pipeline.run.tasks import TaskLimits, gather_tasks, task_limits
+from pipeline.run.tasks import TaskLimits, gather_tasks
 from pipeline.run.tile import TileResult, make_tile
 from pipeline.run.workers import sources_by_variable
 
@@ -81,7 +81,7 @@ class DayResult:
         )
 
 
-def decide_status(coverage: float, date: dt.date, cfg: OutputConfig, today: dt.date) -> int:
+def decide_status(coverage: float, date: dt.date, cfg: PublishRules, today: dt.date) -> int:
     """2 final when coverage >= min_coverage_final and the day is >= final_after_days old."""
     old_enough = (today - date).days >= cfg.final_after_days
     return DAY_FINAL if coverage >= cfg.min_coverage_final and old_enough else DAY_PROVISIONAL
@@ -161,15 +161,20 @@ def run_day(
     plan: RunPlan | None = None,
     today: dt.date | None = None,
 ) -> DayResult:
-    """Make the map of ``date`` into the cube (see the module docstring for the order)."""
+    """Make the map of ``date`` into the cube (see the module docstring for the order).
+
+    Everything comes from the plan (``build_plan(settings)`` when none is given): store,
+    grid, model, and its ``publish`` rules (lock waits, final/provisional rule, limits).
+    """
     t0 = time.perf_counter()
     plan = plan or build_plan(settings, mode=mode)
-    out = settings.output
+    rules = plan.publish
+    limits = TaskLimits(rules.task_timeout_s, rules.paused_timeout_s)
     cube = Cube(plan.cube, plan.layout)
     cube.guard_structure(plan.model)
     if cube.exists() and not force and cube.day_status(date) == DAY_FINAL:
         return DayResult(date, plan.cube.url, DAY_FINAL, skipped=True, reason="final already")
-    locks = {"timeout_s": out.lock_timeout_s, "stale_after_s": out.lock_stale_after_s}
+    locks = {"timeout_s": rules.lock_timeout_s, "stale_after_s": rules.lock_stale_after_s}
     meta_lock = lock_path(plan.root, plan.store_name, "metadata")
     with hold_lock(lock_path(plan.root, plan.store_name, date.isoformat()), f"day {date}", **locks):
         with hold_lock(meta_lock, "cube metadata", **locks):
@@ -184,7 +189,7 @@ def run_day(
             if previous != DAY_ABSENT:
                 cube.set_day_status(date, DAY_ABSENT)
         plan = _with_static(plan, date)
-        tiles = _static_tiles(plan, client, out.lock_timeout_s, task_limits(settings))
+        tiles = _static_tiles(plan, client, rules.lock_timeout_s, limits)
         assert_disjoint_chunks(plan.layout, [t.window for t in tiles])
         results: list[TileResult] = gather_tasks(
             client,
@@ -192,14 +197,14 @@ def run_day(
             [(plan, t, date) for t in tiles],
             [f"smdown-tile-{date.isoformat()}-{t.iy}-{t.ix}" for t in tiles],
             label=f"map {date}",
-            limits=task_limits(settings),
+            limits=limits,
         )
         n_land = sum(r.n_land for r in results)
         n_pred = sum(r.n_predicted for r in results)
         coverage = n_pred / n_land if n_land else 0.0
         if n_land and not n_pred:
             _refuse_empty_day(date, results)
-        status = decide_status(coverage, date, out, today or _utc_today())
+        status = decide_status(coverage, date, rules, today or _utc_today())
         record = day_provenance(plan, date, results)
         record.update(status=status, coverage=coverage, n_land=n_land, n_predicted=n_pred)
         with hold_lock(meta_lock, "cube metadata", **locks):

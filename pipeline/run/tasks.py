@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import Settings
 from pipeline.errors import RunError, SmdownError
 
 
@@ -207,9 +206,3 @@ def gather_tasks(
         if progress is not None:
             progress.stop()
     return results
-
-
-def task_limits(settings: Settings) -> TaskLimits:
-    """The watchdog limits of the configuration (``[cluster]``)."""
-    c = settings.cluster
-    return TaskLimits(c.task_timeout_s, c.paused_timeout_s)
