@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         """
         from pipeline.cluster import open_client
         from pipeline.run import build_plan, latest_available_date, run_day
-        from pipeline.run.tile import worker_catalog
+        from pipeline.run.workers import worker_catalog
 
         if mode not in ("maps", "training"):
             raise typer.BadParameter("must be 'maps' or 'training'", param_hint="--mode")

@@ -83,6 +83,32 @@ def default_catalog(sources: SourcesConfig) -> Any:
 
 
 @dataclass(frozen=True)
+class PublishRules:
+    """How a day is published: lock waits and the final/provisional rule (``[output]``), and
+    the task watchdog limits (``[cluster]``). Part of the plan: ``run_day`` reads them
+    nowhere else."""
+
+    lock_timeout_s: float = 0.0
+    lock_stale_after_s: float = 12 * 3600.0
+    min_coverage_final: float = 0.5
+    final_after_days: int = 3
+    task_timeout_s: float | None = 3600.0
+    paused_timeout_s: float | None = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PublishRules:
+        out, cl = settings.output, settings.cluster
+        return cls(
+            lock_timeout_s=out.lock_timeout_s,
+            lock_stale_after_s=out.lock_stale_after_s,
+            min_coverage_final=out.min_coverage_final,
+            final_after_days=out.final_after_days,
+            task_timeout_s=cl.task_timeout_s,
+            paused_timeout_s=cl.paused_timeout_s,
+        )
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """Everything a tile task needs; small and picklable (sent with every task)."""
 
@@ -101,6 +127,7 @@ class RunPlan:
     static_date: dt.date | None = None
     catalog_factory: Callable[[SourcesConfig], Any] = field(default=default_catalog)
     model_loader: Callable[[str], Any] = field(default=default_model_loader)
+    publish: PublishRules = field(default_factory=PublishRules)
 
     @property
     def scheme(self) -> TileScheme:
@@ -168,6 +195,7 @@ def build_plan(
         mode=mode,
         catalog_factory=catalog_factory or default_catalog,
         model_loader=loader,
+        publish=PublishRules.from_settings(settings),
     )
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,8 @@ from pipeline.cube import StoreSpec, hold_lock, lock_path
 from pipeline.cube.store import compressor, coordinate_attrs, grid_mapping_attrs
 from pipeline.errors import PublishGuardError
 from pipeline.run.plan import RunPlan, tile_bounds_deg
+from pipeline.run.tasks import gather_tasks
+from pipeline.run.workers import catalog_sources
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +66,6 @@ class StaticTileResult:
     land_chunks: np.ndarray
     files: dict[str, list[str]]
     n_land: int
-
-
-def _sources_by_variable(sources: Any) -> dict[str, Any]:
-    if isinstance(sources, Mapping):
-        return dict(sources)
-    return {s.variable: s for s in sources}
-
-
-def catalog_sources(plan: RunPlan) -> dict[str, Any]:
-    """{variable: Source} of the plan's catalog for its mode (cached per worker process)."""
-    from pipeline.run.tile import worker_catalog
-
-    return _sources_by_variable(worker_catalog(plan).sources(plan.mode))
 
 
 def compute_static_tile(plan: RunPlan, tile: Tile) -> tuple[dict[str, np.ndarray], dict]:
@@ -248,8 +236,6 @@ def ensure_static(
         log.info("building static stack %s (%d tiles)", plan.static, len(plan.tiles()))
         _create_template(plan)
         tiles = plan.tiles()
-        from pipeline.run.day import gather_tasks
-
         results: list[StaticTileResult] = gather_tasks(
             client,
             make_static_tile,
