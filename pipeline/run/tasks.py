@@ -44,6 +44,11 @@ def _lost_scheduler(client: Any, exc: BaseException | None = None) -> SmdownErro
     )
 
 
+def _executing_keys(dask_worker: Any) -> list[str]:
+    """Keys a worker is executing right now (run on every worker by ``client.run``)."""
+    return [str(ts.key) for ts in dask_worker.state.executing]
+
+
 def _mb(n: Any) -> str:
     return f"{float(n) / 1e6:,.0f} MB" if isinstance(n, int | float) and n else "?"
 
@@ -72,6 +77,7 @@ class _Watchdog:
         try:
             processing = self.client.processing()
             workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+            executing = self.client.run(_executing_keys) if lim.task_timeout_s is not None else {}
         except (OSError, TimeoutError) as exc:
             raise _lost_scheduler(self.client, exc) from exc
         where: dict[str, str] = {}
@@ -79,7 +85,13 @@ class _Watchdog:
             for k in keys:
                 if str(k) in pending:
                     where[str(k)] = addr
-                    self.running_since.setdefault(str(k), now)
+        # A task's deadline counts from when a worker starts executing it, not from when
+        # the scheduler queued it there (a busy or starting worker is not a slow task).
+        for addr, keys in executing.items():
+            for k in keys:
+                if k in pending:
+                    where[k] = addr
+                    self.running_since.setdefault(k, now)
         for addr, w in workers.items():
             if w.get("status") == "paused":
                 self.paused_since.setdefault(addr, now)
