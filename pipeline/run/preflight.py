@@ -79,10 +79,10 @@ def check_model(settings: Settings, model_dir: str | os.PathLike[str] | None = N
 
 def check_inputs(catalog: Any, date: dt.date, *, mode: str = "maps", root: str = "") -> None:
     """The daily inputs and the land cover serve ``date`` (``RunError`` otherwise)."""
-    from pipeline.run.static import _sources_by_variable
     from pipeline.run.tile import DAILY
+    from pipeline.run.workers import sources_by_variable
 
-    srcs = _sources_by_variable(catalog.sources(mode))
+    srcs = sources_by_variable(catalog.sources(mode))
     missing = [v for v in (*DAILY, "landcover") if v not in srcs or not srcs[v].available(date)]
     if not missing:
         return
