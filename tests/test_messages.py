@@ -170,3 +170,40 @@ def test_fetch_of_a_static_product_needs_no_dates(
     assert main(["fetch", "--product", "CHIRPS", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "CHIRPS is fetched by date: give --start and --end" in err
+
+
+def test_version_and_help_placeholders_named_by_meaning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+    from importlib.metadata import version
+
+    import typer
+
+    from pipeline.cli import app
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"smdown {version('smdown')}\n"
+
+    def paths(cmd: object, prefix: list[str]) -> list[list[str]]:
+        subs = getattr(cmd, "commands", {})
+        out = [prefix]
+        for name, sub in subs.items():
+            out += paths(sub, [*prefix, name])
+        return out
+
+    commands = paths(typer.main.get_command(app), [])
+    assert len(commands) > 20
+    for args in commands:
+        assert main([*args, "--help"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        text = "\n".join(ln for ln in lines if ln.lstrip().startswith("-"))  # the options
+        assert not re.search(r"<(str|int|float|path|list\[str\]|datetime)[^>]*>", text), args
+        assert not re.search(r"--\S+ (TEXT|INTEGER|FLOAT|DATETIME)\b", text), args
+    assert main(["bench", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "one of grids, insitu, models, run, conus" in text
+    assert main(["export", "--help"]) == 0
+    assert "--bbox WEST,SOUTH,EAST,NORTH" in capsys.readouterr().out
+    assert main(["train", "--help"]) == 0
+    assert "--arch dense|prob|wdl|rf" in capsys.readouterr().out
