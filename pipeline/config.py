@@ -92,7 +92,10 @@ class InsituConfig(_Section):
     ``ismn``/``ameriflux`` default to ``<sources.root>/ISMN`` and ``/AmeriFlux``.
     A sensor passes the depth rule when its ``depth_field`` (m) <= ``max_depth_m``.
     ``wetland_sites`` holds site ids (``AMF:US-Myb``, ``ISMN:NET:STATION``) or bare
-    station/site names. ``conus_bounds`` is (west, south, east, north) in degrees.
+    station/site names. With ``conus_only`` a site is kept when it lies inside the CONUS
+    outline (``grids.conus``: 48 states + DC, US Census cartographic boundaries) and
+    inside ``conus_bounds`` (west, south, east, north) in degrees, a box that can only
+    narrow the outline.
     """
 
     ismn: str | None = None

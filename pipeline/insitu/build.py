@@ -66,7 +66,7 @@ from pipeline.insitu.ismn import (
     read_static_variables,
 )
 from pipeline.insitu.members import Member, iter_members
-from pipeline.insitu.qc import QCCounter, QCReport, in_box, is_wetland
+from pipeline.insitu.qc import QCCounter, QCReport, in_conus, is_wetland
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +435,7 @@ def _ismn(
         shown = chosen or min(per_sensor, key=lambda k: (k[2], k[1], k[0]))
         first_file = next(f for f in read_ok if f.sensor_key == shown)
         static = _static_for(counter, statics, first_file, strict)
-        conus = in_box(head.lat, head.lon, cfg.conus_bounds)
+        conus = in_conus(head.lat, head.lon, cfg.conus_bounds)
         wet = is_wetland(site_id, head.station, None, cfg.wetland_sites, cfg.wetland_igbp)
         n_days = 0
         if chosen is not None:
@@ -606,7 +606,7 @@ def _ameriflux_site(
     site_id = af.site_key
     n_rows = len(af.times)
     cols = af.swc_columns
-    conus = in_box(af.lat, af.lon, cfg.conus_bounds)
+    conus = in_conus(af.lat, af.lon, cfg.conus_bounds)
     row: dict[str, Any] = {
         "site_id": site_id,
         "network": "AmeriFlux",
