@@ -116,3 +116,130 @@ def test_static_land_mask_of_a_conus_grid_stops_at_the_census_outline(tmp_path: 
         n_out += int((surface == OUTSIDE).sum())
         n_land += int((surface == LAND).sum())
     assert n_out > 1000 and n_land > 1000  # both sides of the border hold land
+
+
+AMF = Path("chuhousen_amerifluxr/inst/extdata")
+NARBONNE = "SMOSMANIA_SMOSMANIA_Narbonne_sm_0.050000_0.050000_ThetaProbe-ML2X_20070101_20070131.stm"
+
+
+def _ameriflux_renamed(realdata: Path, dest: Path, *, fraction: bool) -> Path:
+    """The real US-CRT BASE CSV saved under a name that is not AMF_* (its BIF beside it),
+    with SWC turned into a fraction (a unit error) when asked."""
+    import zipfile
+
+    folder = dest / "AmeriFlux"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(realdata / AMF / "AMF_US-CRT_BASE-BADM_2-5.zip") as zf:
+        (folder / "AMF_US-CRT_BIF_20201005.xlsx").write_bytes(
+            zf.read("AMF_US-CRT_BIF_20201005.xlsx")
+        )
+    text = (realdata / AMF / "AMF_US-CRT_BASE_HH_2-5.csv").read_text(encoding="utf-8")
+    if fraction:
+        lines = text.splitlines()
+        i = next(n for n, line in enumerate(lines) if line.startswith("TIMESTAMP_START"))
+        col = lines[i].split(",").index("SWC")
+        for n in range(i + 1, len(lines)):
+            cells = lines[n].split(",")
+            if cells[col] != "-9999":
+                cells[col] = f"{float(cells[col]) / 100:.6f}"
+            lines[n] = ",".join(cells)
+        text = "\n".join(lines) + "\n"
+    (folder / "crt_half_hourly.csv").write_text(text, encoding="utf-8")
+    (folder / "README.txt").write_text("notes of the field team\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.realdata
+def test_insitu_console_names_qc_notes_skipped_files_and_renamed_ameriflux(
+    realdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.cli import main
+
+    td = realdata / TD
+    ismn = tmp_path / "ISMN"
+    shutil.copytree(td / HEADER / "COSMOS", ismn / "COSMOS")
+    shutil.copy(td / "malformed" / "mal_formed_file.txt", ismn / "COSMOS" / "mal_formed_file.stm")
+    amf = _ameriflux_renamed(realdata, tmp_path, fraction=True)
+    rc = main(["insitu", "--ismn", str(ismn), "--ameriflux", str(amf),
+               "--out", str(tmp_path / "out" / "insitu.parquet")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    # Skipped files and QC notes on the console, each naming its file.
+    assert f"{ismn / 'COSMOS' / 'mal_formed_file.stm'}: not an ISMN data file" in out
+    assert "notes (" in out
+    assert f"AmeriFlux: {amf / 'crt_half_hourly.csv'}: BASE CSV of US-CRT (found by content)" in out
+    assert f"SWC in {amf / 'crt_half_hourly.csv'} looks like a fraction already" in out
+    assert "ignored: README.txt" in out
+
+
+@pytest.mark.realdata
+def test_renamed_ameriflux_csv_passed_explicitly_is_read_by_content(
+    realdata: Path, tmp_path: Path
+) -> None:
+    amf = _ameriflux_renamed(realdata, tmp_path, fraction=False)
+    cfg = InsituConfig(max_depth_m=0.25, unknown_depth="keep")
+    res = build_insitu(None, amf, cfg)
+    site = res.sites.set_index("site_id").loc["AMF:US-CRT"]
+    assert bool(site["in_conus"]) and site["sensor"] == "SWC"
+    # The same values as the file under its AmeriFlux name.
+    named = tmp_path / "named"
+    named.mkdir()
+    shutil.copy(amf / "AMF_US-CRT_BIF_20201005.xlsx", named)
+    shutil.copy(realdata / AMF / "AMF_US-CRT_BASE_HH_2-5.csv", named)
+    ref = build_insitu(None, named, cfg)
+    assert res.daily.drop(columns="source", errors="ignore").equals(
+        ref.daily.drop(columns="source", errors="ignore")
+    )
+
+
+@pytest.mark.realdata
+def test_ceop_one_file_format_is_refused_naming_the_format(realdata: Path, tmp_path: Path) -> None:
+    """ISMN's older "variables stored in one file" CEOP layout (a station's soil moisture and
+    temperature on one line, no variable in the file name), made from ARM-1's real lines."""
+    from pipeline.errors import InsituError
+
+    src = realdata / TD / "Data_seperate_files_20170810_20180809" / "COSMOS" / "ARM-1" / ARM1
+    rows = []
+    for line in src.read_text(encoding="latin-1").splitlines()[:48]:
+        t = line.split()
+        # nominal, actual, CSE, network, station, lat, lon, elev, depth, Ts, flag, sm, flag
+        rows.append(" ".join([*t[:10], "0.05", "21.40", "M", t[12], t[13]]))
+    folder = tmp_path / "ISMN" / "COSMOS" / "ARM-1"
+    folder.mkdir(parents=True)
+    path = folder / "COSMOS_COSMOS_ARM-1_20170810_20180809.stm"
+    path.write_text("\n".join(rows) + "\n", encoding="latin-1")
+    with pytest.raises(InsituError) as err:
+        build_insitu(tmp_path / "ISMN", None, InsituConfig(), strict=True)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: ISMN CEOP one-file format")
+    assert "not supported" in msg and "\n" not in msg
+    # Without --strict: skipped, listed with the same reason.
+    res = build_insitu(tmp_path / "ISMN", None, InsituConfig())
+    assert [(s.path, s.reason.split(" (")[0]) for s in res.report.skipped] == [
+        (str(path), "ISMN CEOP one-file format")
+    ]
+
+
+@pytest.mark.realdata
+def test_depth_conflict_between_header_and_file_name_is_noted_and_the_precise_value_used(
+    realdata: Path, tmp_path: Path
+) -> None:
+    src = realdata / TD / "format_header_values" / "SMOSMANIA" / NARBONNE
+    folder = tmp_path / "ISMN" / "SMOSMANIA" / "Narbonne"
+    folder.mkdir(parents=True)
+    name = NARBONNE.replace("0.050000_0.050000", "0.050800_0.050800")
+    (folder / name).write_bytes(src.read_bytes())  # header says 0.05 m, name 0.0508 m
+    res = build_insitu(tmp_path / "ISMN", None, InsituConfig(conus_only=False, max_depth_m=0.06))
+    site = res.sites.set_index("site_id").loc["ISMN:SMOSMANIA:Narbonne"]
+    assert site["depth_from"] == 0.0508 and site["depth_to"] == 0.0508
+    note = f"{folder / name}: depth_from 0.05 m in the header, 0.0508 m in the file name: "
+    assert any(n.startswith(note) and "using 0.0508 m (the file name" in n
+               for n in res.report.notes), res.report.notes  # fmt: skip
+
+
+@pytest.mark.realdata
+def test_stations_without_any_g_reading_are_listed_with_their_files(realdata: Path) -> None:
+    res = build_insitu(realdata / TD / "format_header_values", None, InsituConfig(conus_only=False))
+    assert res.daily.empty
+    (note,) = [n for n in res.report.notes if "without any G reading" in n]
+    assert note == f"ISMN: 1 station(s) without any G reading: ISMN:SMOSMANIA:Narbonne ({NARBONNE})"
