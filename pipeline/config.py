@@ -296,8 +296,11 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
         annotation = fields[section].annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             if len(parts) < 2 or not parts[1]:
+                if env[name].lstrip().startswith("{"):
+                    continue  # the whole section as JSON: its keys are checked on load
                 raise ConfigError(
-                    f"environment {name}: name a key, SMDOWN__{section.upper()}__<KEY>"
+                    f"environment {name}: name a key, SMDOWN__{section.upper()}__<KEY>, "
+                    "or give the whole section as a JSON object"
                 )
             if parts[1] not in annotation.model_fields:
                 known = ", ".join(annotation.model_fields)
