@@ -455,6 +455,60 @@ def _figures(
         )
 
 
+def add_baselines(
+    results: EvaluationResults,
+    rows: pd.DataFrame,
+    models: Sequence[str],
+    baselines: Mapping[str, str | Path],
+    *,
+    truth_world: str | Path | None,
+) -> None:
+    """Baseline maps (e.g. DisPATCh) beside the ensembles and SMAP on the same site-days.
+
+    ``rows`` are the validation rows with the ensembles' predictions; each
+    baseline store is sampled at their pixels (only its mapped days count),
+    and scored against the truth map when there is one.
+    """
+    frame = rows.copy()
+    cols = {m: pred_col(m) for m in models}
+    for name, store in baselines.items():
+        if name in cols or name == SMAP:
+            raise EvaluationError(f"baseline name {name!r} is already a model name")
+        from pipeline.evaluate.dispatch import sample_stations
+
+        frame[pred_col(name)] = sample_stations(store, frame)
+        cols[name] = pred_col(name)
+    common = frame.loc[common_rows(frame, ["sm", "smap", *cols.values()])]
+    if common.empty:
+        results.notes.append("baselines: no validation site-day on the baselines' mapped days")
+        return
+    results.add_table(
+        "baselines",
+        summarize(common, cols, min_days=1),
+        f"Baselines beside the ensembles and SMAP on the same {len(common)} validation "
+        f"site-days (the baselines' mapped days; per-site metrics with >= 1 day)",
+    )
+    results.add_table(
+        "baselines_intervals",
+        interval_table(common, cols, min_days=1),
+        "95 % intervals of the baseline comparison (same site-days)",
+    )
+    if truth_world is not None:
+        from pipeline.evaluate.truth import score_world
+
+        recs = []
+        for name, store in baselines.items():
+            scores = score_world(truth_world, store)
+            recs.append({"field": name, **scores["model"].as_dict()})
+        results.add_table(
+            "baselines_maps",
+            pd.DataFrame(recs),
+            "Baselines' whole maps against the 90 m truth (same scores as 'maps'; SMAP and "
+            "the ideal 9 km field there)",
+        )
+    results.meta["baselines"] = {k: str(v) for k, v in baselines.items()}
+
+
 def add_map_calibration(
     results: EvaluationResults,
     world: str | Path,
@@ -708,6 +762,7 @@ def run_evaluation(
     train_options: Mapping[str, Any] | None = None,
     write: bool = True,
     make_figures: bool = True,
+    baselines: Mapping[str, str | Path] | None = None,
 ) -> EvaluationResults:
     """Score the ensembles in ``model_dirs`` ({display name: directory}) beside SMAP.
 
@@ -716,7 +771,9 @@ def run_evaluation(
     the architecture, or the name itself: dense/prob/wdl/rf) or "both".
     Writes ``report.html``, ``metrics.json`` and ``predictions.parquet`` into
     ``out_dir`` unless ``write`` is False; ``make_figures=False`` skips the
-    figures (tables only, much faster). ``train_options`` go to
+    figures (tables only, much faster). ``baselines`` ({name: Zarr store of
+    ``soil_moisture`` on the target grid, e.g. from ``dispatch.dispatch_days``})
+    are compared on the validation site-days they cover. ``train_options`` go to
     ``models.train.train_ensemble`` for the CV folds. Bad input raises an
     ``EvaluationError`` (or ``ManifestError`` from the runtime) naming it.
     """
@@ -790,6 +847,8 @@ def run_evaluation(
             )
         )
         saved.append(rows.assign(eval_split="validation"))
+        if baselines:
+            add_baselines(results, rows, models, baselines, truth_world=truth_world)
     if split in ("cv", "both"):
         archs = {name: _arch_of(name, Path(d) if d else None) for name, d in model_dirs.items()}
         preds_cv = run_cv(
