@@ -469,13 +469,27 @@ def add_baselines(
     baseline store is sampled at their pixels (only its mapped days count),
     and scored against the truth map when there is one.
     """
+    from pipeline.evaluate.dispatch import sample_stations
+
+    results.meta["baselines"] = {k: str(v) for k, v in baselines.items()}
+    if truth_world is not None:
+        from pipeline.evaluate.truth import score_world
+
+        recs = []
+        for name, store in baselines.items():
+            scores = score_world(truth_world, store)
+            recs.append({"field": name, **scores["model"].as_dict()})
+        results.add_table(
+            "baselines_maps",
+            pd.DataFrame(recs),
+            "Baselines' whole maps against the 90 m truth (same scores as 'maps'; SMAP and "
+            "the ideal 9 km field there)",
+        )
     frame = rows.copy()
     cols = {m: pred_col(m) for m in models}
     for name, store in baselines.items():
         if name in cols or name == SMAP:
             raise EvaluationError(f"baseline name {name!r} is already a model name")
-        from pipeline.evaluate.dispatch import sample_stations
-
         frame[pred_col(name)] = sample_stations(store, frame)
         cols[name] = pred_col(name)
     common = frame.loc[common_rows(frame, ["sm", "smap", *cols.values()])]
@@ -493,20 +507,6 @@ def add_baselines(
         interval_table(common, cols, min_days=1),
         "95 % intervals of the baseline comparison (same site-days)",
     )
-    if truth_world is not None:
-        from pipeline.evaluate.truth import score_world
-
-        recs = []
-        for name, store in baselines.items():
-            scores = score_world(truth_world, store)
-            recs.append({"field": name, **scores["model"].as_dict()})
-        results.add_table(
-            "baselines_maps",
-            pd.DataFrame(recs),
-            "Baselines' whole maps against the 90 m truth (same scores as 'maps'; SMAP and "
-            "the ideal 9 km field there)",
-        )
-    results.meta["baselines"] = {k: str(v) for k, v in baselines.items()}
 
 
 def add_map_calibration(
