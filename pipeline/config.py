@@ -212,6 +212,10 @@ class ClusterConfig(_Section):
     dashboard: bool = True
     # Seconds to reach an existing scheduler before failing with one line.
     connect_timeout_s: float = Field(10.0, gt=0)
+    # A tile task running longer than this fails the day naming the tile (None: no limit).
+    task_timeout_s: float | None = Field(3600.0, gt=0)
+    # A task waiting on a worker paused for memory this long fails the day naming the tile.
+    paused_timeout_s: float | None = Field(120.0, gt=0)
     # Keyword arguments of the dask-gateway / dask-kubernetes cluster constructor.
     options: dict[str, Any] = Field(default_factory=dict)
 

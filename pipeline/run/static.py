@@ -225,7 +225,9 @@ def land_tiles(plan: RunPlan) -> list[Tile]:
     return out
 
 
-def ensure_static(plan: RunPlan, client: Any, *, lock_timeout_s: float = 0.0) -> list[Tile]:
+def ensure_static(
+    plan: RunPlan, client: Any, *, lock_timeout_s: float = 0.0, limits: Any = None
+) -> list[Tile]:
     """Build the static stack unless complete (one task per tile); returns the land tiles."""
     state = static_status(plan.static, plan)
     if state.startswith("mismatch"):
@@ -247,6 +249,7 @@ def ensure_static(plan: RunPlan, client: Any, *, lock_timeout_s: float = 0.0) ->
             [(plan, t) for t in tiles],
             [f"smdown-static-{t.key()}" for t in tiles],
             label="static stack",
+            limits=limits,
         )
         import zarr
 
