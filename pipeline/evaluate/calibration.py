@@ -177,17 +177,18 @@ def map_coverage(
     for var in ("soil_moisture", "soil_moisture_sd"):
         f = ds[var]
         fy, fx = _spatial_dims(f)
-        f = f.rename({fy: ydim, fx: xdim}).transpose("time", ydim, xdim)
+        f = f.rename({fy: ydim, fx: xdim}).transpose("time", ydim, xdim).sel(time=times)
         fields.append(
             f.reindex({ydim: truth[ydim], xdim: truth[xdim]}, method="nearest", tolerance=tol)
         )
     ks = np.array([stats.norm.ppf(0.5 + q / 2) for q in levels])
     hits = np.zeros(len(levels), np.int64)
     n = 0
-    for t in times:
-        y = np.asarray(truth.sel(time=t).values, np.float64).ravel()
-        m = np.asarray(fields[0].sel(time=t).values, np.float64).ravel()
-        s = np.asarray(fields[1].sel(time=t).values, np.float64).ravel()
+    truth = truth.sel(time=times)
+    for t in range(times.size):
+        y = np.asarray(truth.isel(time=t).values, np.float64).ravel()
+        m = np.asarray(fields[0].isel(time=t).values, np.float64).ravel()
+        s = np.asarray(fields[1].isel(time=t).values, np.float64).ravel()
         ok = np.isfinite(y) & np.isfinite(m) & np.isfinite(s) & (s > 0)
         z = np.abs(y[ok] - m[ok]) / s[ok]
         hits += (z[None, :] <= ks[:, None]).sum(axis=1)
