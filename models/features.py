@@ -1,5 +1,7 @@
 """The model input contract: feature order, units and static categorical references.
 
+The order, units and names come from the variable registry (``models.variables``).
+
 Every model stores this order in its manifest; the runtime refuses a block
 whose feature order differs. The order follows the paper (Poehls et al. 2025).
 """
@@ -7,6 +9,8 @@ whose feature order differs. The order follows the paper (Poehls et al. 2025).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from models.variables import categorical_names, feature_variables
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,16 +22,9 @@ class Feature:
     description: str
 
 
-FEATURES: tuple[Feature, ...] = (
-    Feature("smap", "m3 m-3", "SMAP L3 enhanced soil moisture, AM/PM mean (SPL3SMP_E, 9 km)"),
-    Feature("ndvi", "1", "MODIS NDVI (MOD13A1 500 m / MOD13Q1 250 m, 16-day)"),
-    Feature("lst", "degC", "MODIS land surface temperature (MOD11A2 8-day padded / MOD21A1 daily)"),
-    Feature("precip", "mm day-1", "CHIRPS 2.0 daily precipitation (0.05 degree)"),
-    Feature("sand", "%", "SoilGrids 2.0 sand fraction, 0-5 cm"),
-    Feature("clay", "%", "SoilGrids 2.0 clay fraction, 0-5 cm"),
-    Feature("ph", "pH", "SoilGrids 2.0 pH in water, 0-5 cm"),
-    Feature("et", "mm day-1", "MODIS evapotranspiration (MOD16A2 8-day, padded), daily rate"),
-    Feature("elevation", "m", "MERIT DEM elevation (3 arc-second)"),
+# The paper's order, units and descriptions, from the variable registry (models.variables).
+FEATURES: tuple[Feature, ...] = tuple(
+    Feature(v.name, v.unit, v.description) for v in feature_variables()
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -35,7 +32,7 @@ N_FEATURES = len(FEATURES)
 
 # Static references: sample-weight variables for every model, inputs for WDL only.
 # Stored as small integer codes; the code tables are below.
-CATEGORICALS: tuple[str, ...] = ("texture", "landcover", "koppen")
+CATEGORICALS: tuple[str, ...] = categorical_names()
 
 # USDA soil texture classes (12), code -> name.
 TEXTURE_CLASSES: dict[int, str] = {

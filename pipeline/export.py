@@ -80,6 +80,43 @@ def default_out(store: str, date: dt.date, fmt: str) -> Path:
     return Path(f"{name}_{date.isoformat()}{SUFFIX[fmt]}")
 
 
+Window = tuple[int, int, int, int]
+
+
+def bbox_window(grid: Any, bbox: tuple[float, float, float, float] | None) -> Window:
+    """(row0, row1, col0, col1) of the cube's pixels inside ``bbox`` (west, south, east,
+    north in degrees); the whole grid for None (``ExportError`` when they do not meet)."""
+    if bbox is None:
+        return 0, grid.height, 0, grid.width
+    from grids.errors import GridError
+    from pipeline.sources.base import to_native_bounds
+
+    try:
+        return tuple(grid.window_of_bounds(to_native_bounds(bbox, grid.crs)))  # type: ignore[return-value]
+    except (GridError, ValueError) as exc:
+        w, s, e, n = bbox
+        gw, gs, ge, gn = grid.bounds
+        raise ExportError(
+            f"--bbox {w},{s},{e},{n} does not overlap the cube "
+            f"(x {gw:.4f}..{ge:.4f}, y {gs:.4f}..{gn:.4f}); give west,south,east,north "
+            "inside it"
+        ) from exc
+
+
+def check_out_path(path: Path) -> None:
+    """Refuse an output path whose folder cannot be made or written, naming the path."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(
+            f"--out {path}: cannot create its folder {folder} ({exc.strerror or exc}); "
+            "choose another --out"
+        ) from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"--out {path}: folder {folder} is not writable; choose another --out")
+
+
 def export_day(
     store: str,
     date: dt.date,
@@ -88,31 +125,89 @@ def export_day(
     *,
     storage_options: Mapping[str, Any] | None = None,
     max_pixels: int = 2000,
+    bbox: tuple[float, float, float, float] | None = None,
 ) -> Path:
     """Write day ``date`` of the cube at ``store`` as ``fmt`` (cog, netcdf, png); returns
-    the path written."""
+    the path written. ``bbox`` (west, south, east, north, degrees) cuts the pixels inside
+    it. The file appears whole or not at all (written beside, then renamed)."""
     if fmt not in FORMATS:
         raise ExportError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     spec = StoreSpec(store, dict(storage_options or {}))
     path = Path(out) if out is not None else default_out(store, date, fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "cog":
-        _export_cog(spec, date, path)
-    elif fmt == "netcdf":
-        _export_netcdf(spec, date, path)
-    else:
-        _export_png(spec, date, path, max_pixels)
+    check_out_path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=SUFFIX[fmt], dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        if fmt == "cog":
+            _export_cog(spec, date, tmp, bbox)
+        elif fmt == "netcdf":
+            _export_netcdf(spec, date, tmp, bbox)
+        else:
+            _export_png(spec, date, tmp, max_pixels, bbox)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ExportError(f"--out {path}: cannot write ({exc.strerror or exc})") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
+def export_range(
+    store: str,
+    start: dt.date,
+    end: dt.date,
+    fmt: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    log: Any = None,
+) -> tuple[list[Path], list[dt.date]]:
+    """Every published day of [start, end] as one file each in ``out_dir`` (named as
+    ``default_out``); returns the files written and the days skipped (not published)."""
+    from pipeline.cube import DAY_ABSENT
+
+    spec = StoreSpec(store, dict(storage_options or {}))
+    cube = Cube(spec, read_layout(spec))
+    folder = Path(out_dir) if out_dir is not None else Path(".")
+    written: list[Path] = []
+    skipped: list[dt.date] = []
+    day = start
+    while day <= end:
+        layout = cube.layout
+        inside = day.year >= layout.first_year and layout.time_index(day) < cube.n_times()
+        if not inside or cube.day_status(day) == DAY_ABSENT:
+            skipped.append(day)
+        else:
+            target = folder / default_out(store, day, fmt)
+            written.append(
+                export_day(store, day, fmt, target, storage_options=storage_options, bbox=bbox)
+            )
+            if log is not None:
+                log(f"wrote {target}")
+        day += dt.timedelta(days=1)
+    return written, skipped
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 # -- COG -------------------------------------------------------------------------------------
-def _export_cog(spec: StoreSpec, date: dt.date, path: Path) -> None:
+def _export_cog(
+    spec: StoreSpec, date: dt.date, path: Path, bbox: tuple[float, float, float, float] | None
+) -> None:
     import rasterio
     import rasterio.shutil
     from rasterio.windows import Window
 
     cube, root, t = _open_day(spec, date)
-    grid = cube.layout.grid
+    y0, y1, x0, x1 = bbox_window(cube.layout.grid, bbox)
+    grid = cube.layout.grid.window(y0, y1, x0, x1)
     h, w = grid.shape
     attrs = root.attrs.asdict()
     profile = {
@@ -131,7 +226,7 @@ def _export_cog(spec: StoreSpec, date: dt.date, path: Path) -> None:
         "BIGTIFF": "IF_SAFER",
     }
     step = max(cube.layout.chunk, 512)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmpdir:
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmpdir:
         tmp = Path(tmpdir) / "day.tif"
         with rasterio.open(tmp, "w", **profile) as dst:
             for r0 in range(0, h, step):
@@ -139,7 +234,7 @@ def _export_cog(spec: StoreSpec, date: dt.date, path: Path) -> None:
                     r1, c1 = min(h, r0 + step), min(w, c0 + step)
                     win = Window(c0, r0, c1 - c0, r1 - r0)
                     for b, name in enumerate(BANDS, start=1):
-                        block = np.asarray(root[name][t, r0:r1, c0:c1])
+                        block = np.asarray(root[name][t, y0 + r0 : y0 + r1, x0 + c0 : x0 + c1])
                         if name == "quality_flag":
                             block = np.where(
                                 block == enc.FILL_FLAG, enc.FILL_U16, block.astype(np.uint16)
@@ -175,11 +270,17 @@ def _export_cog(spec: StoreSpec, date: dt.date, path: Path) -> None:
 
 
 # -- NetCDF ----------------------------------------------------------------------------------
-def _export_netcdf(spec: StoreSpec, date: dt.date, path: Path) -> None:
+def _export_netcdf(
+    spec: StoreSpec, date: dt.date, path: Path, bbox: tuple[float, float, float, float] | None
+) -> None:
     from pipeline.cube import open_cube
 
     cube, _, t = _open_day(spec, date)
-    ds = open_cube(spec.url, spec.storage_options, chunks="zarr").isel(time=slice(t, t + 1))
+    y0, y1, x0, x1 = bbox_window(cube.layout.grid, bbox)
+    ydim, xdim = cube.layout.spatial_dims
+    ds = open_cube(spec.url, spec.storage_options, chunks="zarr").isel(
+        {"time": slice(t, t + 1), ydim: slice(y0, y1), xdim: slice(x0, x1)}
+    )
     ds = ds.drop_vars("day_status")
     prov = cube.read_provenance(date)
     attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float | list | tuple)}
@@ -210,7 +311,13 @@ def _now() -> str:
 GREYS = {"water": "#9aa7b0", "urban": "#5a5a5a", "missing": "#d9d9d9"}
 
 
-def _export_png(spec: StoreSpec, date: dt.date, path: Path, max_pixels: int) -> None:
+def _export_png(
+    spec: StoreSpec,
+    date: dt.date,
+    path: Path,
+    max_pixels: int,
+    bbox: tuple[float, float, float, float] | None,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,11 +326,12 @@ def _export_png(spec: StoreSpec, date: dt.date, path: Path, max_pixels: int) -> 
     from matplotlib.patches import Patch
 
     cube, root, t = _open_day(spec, date)
-    grid = cube.layout.grid
+    y0, y1, x0, x1 = bbox_window(cube.layout.grid, bbox)
+    grid = cube.layout.grid.window(y0, y1, x0, x1)
     h, w = grid.shape
     step = max(1, -(-max(h, w) // max_pixels))
-    sm = enc.unpack_u16(np.asarray(root["soil_moisture"][t, ::step, ::step]))
-    flags = np.asarray(root["quality_flag"][t, ::step, ::step])
+    sm = enc.unpack_u16(np.asarray(root["soil_moisture"][t, y0:y1:step, x0:x1:step]))
+    flags = np.asarray(root["quality_flag"][t, y0:y1:step, x0:x1:step])
     west, south, east, north = grid.bounds
     computed = flags != enc.FILL_FLAG
     water = computed & ((flags & FLAG_BITS["water"]) != 0)

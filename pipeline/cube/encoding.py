@@ -18,22 +18,17 @@ from typing import Any, Final
 
 import numpy as np
 
+from models import variables as _variables
+
 SCALE: Final = 1e-4
 """Packing step of the continuous variables, m3 m-3 per count."""
 FILL_U16: Final = 65535
 MAX_U16: Final = 65534
 FILL_FLAG: Final = 255
 
-# Quality bits (CF flag_masks): order fixed, it is part of the store contract.
-FLAG_BITS: Final[dict[str, int]] = {
-    "smap_missing": 1,
-    "lst_padded": 2,
-    "ndvi_padded": 4,
-    "et_padded": 8,
-    "input_missing": 16,
-    "water": 32,
-    "urban": 64,
-}
+# Quality bits (CF flag_masks): order fixed, it is part of the store contract. Which bit
+# means what is the variable registry's (models.variables).
+FLAG_BITS: Final[dict[str, int]] = _variables.flag_bits()
 
 # day_status codes.
 DAY_ABSENT: Final = 0
@@ -106,7 +101,7 @@ def variable_attrs(name: str, grid_mapping: str = "spatial_ref") -> dict[str, An
             "units": "1",
             "flag_masks": np.array(list(FLAG_BITS.values()), dtype=np.uint8).tolist(),
             "flag_meanings": " ".join(FLAG_BITS),
-            "valid_range": [0, 127],
+            "valid_range": [0, sum(FLAG_BITS.values())],
             "grid_mapping": grid_mapping,
             "coverage_content_type": "qualityInformation",
             "comment": "255 (_FillValue): pixel not computed (tile without land)",

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.variables import daily_names
 from pipeline.config import OutputConfig, Settings
 from pipeline.cube import (
     DAY_ABSENT,
@@ -522,7 +523,6 @@ def latest_available_date(
     day over the ``lookback_days`` before ``today``.
     """
     from pipeline.run.static import _sources_by_variable
-    from pipeline.run.tile import DAILY
 
     srcs = _sources_by_variable(catalog.sources(mode))
     last = today or _utc_today()
@@ -532,9 +532,9 @@ def latest_available_date(
     else:
         candidates = [last - dt.timedelta(days=i) for i in range(lookback_days + 1)]
     for day in candidates:
-        if all(var in srcs and srcs[var].available(day) is not None for var in DAILY):
+        if all(var in srcs and srcs[var].available(day) is not None for var in daily_names()):
             return day
     raise RunError(
         f"no day among {len(candidates)} candidate(s) up to {last} has every daily input "
-        f"({', '.join(DAILY)}) available"
+        f"({', '.join(daily_names())}) available"
     )

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from grids.tiling import Tile
+from models.variables import categorical_names, static_feature_names, variable, variables
 from pipeline.cube import StoreSpec, hold_lock, lock_path
 from pipeline.cube.store import compressor, coordinate_attrs, grid_mapping_attrs
 from pipeline.errors import PublishGuardError
@@ -33,9 +34,14 @@ from pipeline.run.plan import RunPlan, tile_bounds_deg
 
 log = logging.getLogger(__name__)
 
-STATIC_FLOAT: tuple[str, ...] = ("sand", "clay", "ph", "elevation")
-STATIC_CODES: tuple[str, ...] = ("texture", "landcover", "koppen")
-STATIC_READ: tuple[str, ...] = ("sand", "clay", "ph", "elevation", "landcover", "koppen")
+# Layers of the stack, from the variable registry (models.variables): static features,
+# categoricals; ``STATIC_READ`` are read from a product (texture may be derived).
+STATIC_FLOAT: tuple[str, ...] = static_feature_names()
+STATIC_CODES: tuple[str, ...] = categorical_names()
+STATIC_READ: tuple[str, ...] = (
+    *STATIC_FLOAT,
+    *(v.name for v in variables() if v.kind == "categorical" and not v.derived_from),
+)
 STATIC_ARRAYS: tuple[str, ...] = (*STATIC_FLOAT, *STATIC_CODES, "surface")
 CODE_FILL = -1
 SURFACE_FILL = 1  # grids.mask.WATER: never mapped
@@ -93,11 +99,12 @@ def compute_static_tile(plan: RunPlan, tile: Tile) -> tuple[dict[str, np.ndarray
     for var in wanted:
         if var not in srcs:
             raise SourceError(f"[sources] catalog ({plan.mode})", f"no source for {var!r}")
-        date = plan.static_date if var == "landcover" else None
+        # A dated categorical (yearly land cover, padded) is read for the plan's day.
+        date = plan.static_date if variable(var).padding is not None else None
         nat = srcs[var].native(date, bounds)
         out[var] = sample(nat, tile.grid)
         files[var] = list(nat.provenance.files)
-    if "texture" not in out:
+    if "texture" not in out:  # derived from sand and clay (models.variables)
         from pipeline.sources.texture import usda_texture_class
 
         out["texture"] = usda_texture_class(out["sand"], out["clay"])

@@ -15,7 +15,8 @@ fill with ``input_missing`` (and ``smap_missing`` when SMAP is the one missing);
 daily file that exists but holds no valid value over the tile (a SMAP swath gap)
 makes the whole tile missing for that variable instead of failing the day;
 ``lst_padded``/``ndvi_padded``/``et_padded`` are set on every computed pixel of a
-tile whose composite for that variable was padded (days_stale > 0).
+tile whose composite for that variable was padded (days_stale > 0). Which variable
+owns which bit, and which inputs are daily, is the registry's (``models.variables``).
 """
 
 from __future__ import annotations
@@ -30,12 +31,21 @@ from typing import Any
 import numpy as np
 
 from grids.tiling import Tile
+from models.features import FEATURE_NAMES
+from models.variables import daily_names, feature_variables, variables
 from pipeline.cube import FLAG_BITS, encode_tile, write_region
 from pipeline.run.plan import RunPlan, tile_bounds_deg
 from pipeline.run.static import STATIC_CODES, STATIC_FLOAT, catalog_sources, read_static
 
-DAILY: tuple[str, ...] = ("smap", "ndvi", "lst", "precip", "et")
-PADDED_FLAGS: dict[str, str] = {"lst": "lst_padded", "ndvi": "ndvi_padded", "et": "et_padded"}
+DAILY: tuple[str, ...] = daily_names()
+# Flags a variable owns (models.variables): set where it is missing / when it was padded.
+MISSING_FLAGS: dict[str, str] = {
+    v.name: v.flag.name for v in feature_variables() if v.flag and v.flag.when == "missing"
+}
+PADDED_FLAGS: dict[str, str] = {
+    v.name: v.flag.name for v in variables() if v.flag and v.flag.when == "padded"
+}
+SMAP_INDEX = FEATURE_NAMES.index("smap")
 
 _LOCK = threading.Lock()
 _CATALOGS: dict[tuple[Any, str], Any] = {}
@@ -163,7 +173,8 @@ def quality_flags(feat: TileFeatures) -> np.ndarray:
     from grids.mask import URBAN, WATER
 
     flags = np.zeros(feat.surface.shape, dtype=np.uint8)
-    flags[~np.isfinite(feat.x[0])] |= FLAG_BITS["smap_missing"]
+    for var, name in MISSING_FLAGS.items():
+        flags[~np.isfinite(feat.x[FEATURE_NAMES.index(var)])] |= FLAG_BITS[name]
     flags[feat.missing] |= FLAG_BITS["input_missing"]
     flags[feat.surface == WATER] |= FLAG_BITS["water"]
     flags[feat.surface == URBAN] |= FLAG_BITS["urban"]
@@ -229,7 +240,7 @@ def make_tile(plan: RunPlan, tile: Tile, date: dt.date) -> TileResult:
         n_pixels=int(land.size),
         n_land=int(land.sum()),
         n_predicted=int(predicted.sum()),
-        n_smap_missing=int((land & ~np.isfinite(feat.x[0])).sum()),
+        n_smap_missing=int((land & ~np.isfinite(feat.x[SMAP_INDEX])).sum()),
         n_input_missing=int((land & ~predicted).sum()),
         chunks=tuple(chunks),
         inputs={k: _files(v) for k, v in sorted(feat.provenance.items()) if v is not None},

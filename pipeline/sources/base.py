@@ -26,23 +26,14 @@ import numpy as np
 
 from grids import Grid
 from grids.errors import GridError
+from models.variables import physical_ranges
 from pipeline.errors import SourceError
 
 Bounds = tuple[float, float, float, float]
 """(west, south, east, north) in degrees, EPSG:4326."""
 
-# Physical ranges after scaling, in the units of models/features.py.
-PHYSICAL_RANGE: dict[str, tuple[float, float]] = {
-    "smap": (0.0, 1.0),  # m3 m-3
-    "ndvi": (-1.0, 1.0),  # 1
-    "lst": (-90.0, 70.0),  # degC
-    "precip": (0.0, 2000.0),  # mm day-1
-    "sand": (0.0, 100.0),  # %
-    "clay": (0.0, 100.0),  # %
-    "ph": (0.0, 14.0),  # pH
-    "et": (0.0, 100.0),  # mm day-1
-    "elevation": (-500.0, 9000.0),  # m
-}
+# Physical ranges after scaling, in the units of the variable registry (models.variables).
+PHYSICAL_RANGE: dict[str, tuple[float, float]] = physical_ranges()
 
 DEFAULT_RANGE_TOLERANCE = 0.01
 DEFAULT_MARGIN_PIXELS = 2

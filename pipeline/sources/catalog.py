@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from models.variables import DEFAULT_FAMILY, MODES, Mode, Variable, products, variables
+from pipeline.errors import SourceError
 from pipeline.sources import chirps, modis, smap
 from pipeline.sources.base import (
     DEFAULT_MARGIN_PIXELS,
@@ -40,8 +43,6 @@ if TYPE_CHECKING:
 
     from pipeline.config import SourcesConfig
 
-Mode = Literal["training", "maps"]
-MODES: tuple[Mode, ...] = ("training", "maps")
 Status = Literal["ok", "padded", "missing"]
 
 # Folder of each product under the root (docs/data-layout.md).
@@ -55,28 +56,8 @@ TOP: dict[str, str] = {
     "landcover": "MODIS",
 }
 
-# Product serving each variable, per mode.
-PRODUCTS: dict[Mode, dict[str, str]] = {
-    "training": {
-        "smap": "SPL3SMP_E",
-        "ndvi": "MOD13A1",
-        "lst": "MOD11A2",
-        "precip": "CHIRPS-2.0",
-        "sand": "SoilGrids-2.0",
-        "clay": "SoilGrids-2.0",
-        "ph": "SoilGrids-2.0",
-        "et": "MOD16A2",
-        "elevation": "MERIT-DEM",
-        "texture": "SoilGrids-2.0 (USDA triangle)",
-        "landcover": "MCD12Q1",
-        "koppen": "Beck-KG-V1",
-    },
-    "maps": {},
-}
-PRODUCTS["maps"] = {**PRODUCTS["training"], "ndvi": "MOD13Q1", "lst": "MOD21A1D"}
-
-LANDCOVER_MAX_PAD_DAYS = 3660
-"""Land cover is yearly and published late: the latest year not after the date serves it."""
+# Product serving each variable, per mode (the variable registry's, MODIS family).
+PRODUCTS: dict[Mode, dict[str, str]] = {mode: products(mode) for mode in MODES}
 
 
 @dataclass(frozen=True)
@@ -140,6 +121,7 @@ class Catalog:
         ndvi_padding_days: int = 0,
         margin: int = DEFAULT_MARGIN_PIXELS,
         range_tolerance: float = DEFAULT_RANGE_TOLERANCE,
+        family: str = DEFAULT_FAMILY,
     ) -> None:
         self.paths = paths
         self.smap_quality: Literal["recommended", "any"] = smap_quality
@@ -149,6 +131,7 @@ class Catalog:
         self.ndvi_padding_days = ndvi_padding_days
         self.margin = margin
         self.range_tolerance = range_tolerance
+        self.family = family
         self._sources: dict[Mode, dict[str, Source]] = {}
 
     @classmethod
@@ -201,46 +184,16 @@ class Catalog:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode in self._sources:
             return self._sources[mode]
-        inv = self.inventory
-        p = self.paths
-        m, tol = self.margin, self.range_tolerance
-        lst, ndvi = ("MOD11A2", "MOD13A1") if mode == "training" else ("MOD21A1D", "MOD13Q1")
-        lst_pad = self.lst_padding_days if modis.PRODUCTS[lst].period_days > 1 else 0
-        mod = str(p.modis)
-
-        def msrc(short: str, pad: int, where: str = mod) -> ModisSource:
-            return ModisSource(
-                short,
-                inv.modis,
-                max_pad_days=pad,
-                qc=self.modis_qc,
-                where=where,
-                margin=m,
-                range_tolerance=tol,
-            )
-
-        sand = SoilGridsSource("sand", p.soilgrids, margin=m, range_tolerance=tol)
-        clay = SoilGridsSource("clay", p.soilgrids, margin=m, range_tolerance=tol)
-        out: dict[str, Source] = {
-            "smap": SmapSource(
-                inv.smap,
-                quality=self.smap_quality,
-                where=str(p.smap),
-                margin=m,
-                range_tolerance=tol,
-            ),
-            "ndvi": msrc(ndvi, self.ndvi_padding_days),
-            "lst": msrc(lst, lst_pad),
-            "precip": ChirpsSource(inv.chirps, where=str(p.chirps), margin=m, range_tolerance=tol),
-            "sand": sand,
-            "clay": clay,
-            "ph": SoilGridsSource("ph", p.soilgrids, margin=m, range_tolerance=tol),
-            "et": msrc("MOD16A2", self.et_padding_days),
-            "elevation": MeritSource(p.merit, margin=m, range_tolerance=tol),
-            "texture": TextureSource(sand, clay),
-            "landcover": msrc("MCD12Q1", LANDCOVER_MAX_PAD_DAYS, str(p.landcover)),
-            "koppen": KoppenSource(p.koppen, margin=self.margin),
-        }
+        built: dict[str, Source] = {}
+        for var in variables():
+            product = var.product(mode, self.family)
+            builder = PRODUCT_BUILDERS.get(product)
+            if builder is None:
+                raise SourceError(
+                    f"variable {var.name!r}", f"no reader registered for product {product!r}"
+                )
+            built[var.name] = builder(self, var, mode, built)
+        out = built
         self._sources[mode] = out
         return out
 
@@ -275,7 +228,100 @@ class Catalog:
         return frame
 
 
-STATIC = frozenset({"sand", "clay", "ph", "elevation", "texture", "koppen"})
+# -- product readers ----------------------------------------------------------------------
+ProductBuilder = Callable[["Catalog", Variable, Mode, dict[str, Source]], Source]
+"""Builds the source of one variable in a mode (``built``: the sources made so far, in
+registry order)."""
+
+
+def max_pad_days(cat: Catalog, var: Variable, period_days: int) -> int:
+    """The variable's padding (``[sources]`` setting or fixed); a daily product is not padded."""
+    if var.padding is None or period_days <= 1:
+        return 0
+    if var.padding.setting is None:
+        return var.padding.days
+    return int(getattr(cat, var.padding.setting))
+
+
+def _modis(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    short = var.product(mode, cat.family)
+    # A variable with its own ``[sources]`` folder (landcover) reads there, else the MODIS root.
+    where = getattr(cat.paths, var.name, cat.paths.modis)
+    return ModisSource(
+        short,
+        cat.inventory.modis,
+        max_pad_days=max_pad_days(cat, var, modis.PRODUCTS[short].period_days),
+        qc=cat.modis_qc,
+        where=str(where),
+        margin=cat.margin,
+        range_tolerance=cat.range_tolerance,
+    )
+
+
+def _smap(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    p = cat.paths.smap
+    return SmapSource(
+        cat.inventory.smap,
+        quality=cat.smap_quality,
+        where=str(p),
+        margin=cat.margin,
+        range_tolerance=cat.range_tolerance,
+    )
+
+
+def _chirps(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    return ChirpsSource(
+        cat.inventory.chirps,
+        where=str(cat.paths.chirps),
+        margin=cat.margin,
+        range_tolerance=cat.range_tolerance,
+    )
+
+
+def _soilgrids(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    return SoilGridsSource(
+        var.name,  # type: ignore[arg-type]
+        cat.paths.soilgrids,
+        margin=cat.margin,
+        range_tolerance=cat.range_tolerance,
+    )
+
+
+def _merit(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    return MeritSource(cat.paths.merit, margin=cat.margin, range_tolerance=cat.range_tolerance)
+
+
+def _texture(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    sand, clay = (built[n] for n in var.derived_from)
+    return TextureSource(sand, clay)  # type: ignore[arg-type]
+
+
+def _koppen(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    return KoppenSource(cat.paths.koppen, margin=cat.margin)
+
+
+PRODUCT_BUILDERS: dict[str, ProductBuilder] = {
+    "SPL3SMP_E": _smap,
+    **dict.fromkeys(("MOD13A1", "MOD13Q1", "MOD11A2", "MOD21A1D", "MOD16A2", "MCD12Q1"), _modis),
+    "CHIRPS-2.0": _chirps,
+    "SoilGrids-2.0": _soilgrids,
+    "MERIT-DEM": _merit,
+    "SoilGrids-2.0 (USDA triangle)": _texture,
+    "Beck-KG-V1": _koppen,
+}
+"""The reader of each product the registry names (``models.variables``)."""
+
+
+def register_product(product: str, builder: ProductBuilder) -> None:
+    """Register the reader of a new product (one product module per provider product)."""
+    if product in PRODUCT_BUILDERS:
+        raise ValueError(f"a reader for product {product!r} is already registered")
+    PRODUCT_BUILDERS[product] = builder
+
+
+STATIC = frozenset(v.name for v in variables() if v.kind != "daily" and v.padding is None)
+# (pipeline.table.build.STATIC_LAYERS is the same rule, in registry order.)
+"""Variables with one layer for every day (no date, no padding)."""
 
 
 def _is_static(name: str) -> bool:

@@ -36,6 +36,7 @@ import pandas as pd
 
 from grids import Grid
 from models.features import CATEGORICALS, CATEGORY_TABLES, FEATURE_NAMES
+from models.variables import variables
 from pipeline.config import TableConfig
 from pipeline.errors import TableError
 from pipeline.sources import Catalog, MissingInputError, NativeRaster, Provenance, Source
@@ -48,7 +49,10 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["training", "maps"]
 INPUTS: tuple[str, ...] = (*FEATURE_NAMES, *CATEGORICALS)
-STATIC_LAYERS: tuple[str, ...] = ("sand", "clay", "ph", "elevation", "texture", "koppen")
+# Layers with one value for every day (no date, no padding), registry order.
+STATIC_LAYERS: tuple[str, ...] = tuple(
+    v.name for v in variables() if v.kind != "daily" and v.padding is None
+)
 
 # The one feature-block builder: module attribute so a test can wrap it and prove the
 # table calls the map tiles' function (never a copy of it).
