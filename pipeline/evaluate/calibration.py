@@ -153,7 +153,8 @@ def map_coverage(
 
     Reads ``<world>/truth/soil_moisture_90m.zarr`` and the cube's
     ``soil_moisture`` and ``soil_moisture_sd`` one day at a time on the days
-    both have. Columns: nominal, observed, n_pixel_days.
+    both have. Columns: nominal, observed, n_pixel_days; no row when the cube
+    has no ``soil_moisture_sd``.
     """
     from pipeline.evaluate.truth import TruthError, _open_cube, _open_var, _spatial_dims
 
@@ -163,9 +164,10 @@ def map_coverage(
         raise TruthError(truth_path, "no synthetic truth here (is this a synthetic world?)")
     truth = _open_var(truth_path, ("soil_moisture", "sm", "truth"))
     ds = _open_cube(cube, storage_options)
-    for var in ("soil_moisture", "soil_moisture_sd"):
-        if var not in ds.data_vars:
-            raise TruthError(cube, f"no {var!r} variable (have {list(ds.data_vars)})")
+    if "soil_moisture" not in ds.data_vars:
+        raise TruthError(cube, f"no 'soil_moisture' variable (have {list(ds.data_vars)})")
+    if "soil_moisture_sd" not in ds.data_vars:
+        return pd.DataFrame(columns=["nominal", "observed", "n_pixel_days"])
     ydim, xdim = _spatial_dims(truth)
     truth = truth.transpose("time", ydim, xdim)
     times = np.intersect1d(truth["time"].values, ds["time"].values)
