@@ -92,6 +92,7 @@ def _world_is_current(root: Path, spec: Any) -> bool:
         return False
     return bool(
         info.get("seed") == spec.seed
+        and float(info.get("rain_factor", 1.0)) == spec.rain_factor
         and [float(v) for v in info.get("region", [])] == [float(v) for v in spec.region]
         and info.get("start") == spec.start.isoformat()
         and info.get("end") == spec.end.isoformat()
@@ -108,15 +109,20 @@ def run_demo(
     fresh: bool = False,
     scheduler: str | None = None,
     echo: Callable[[str], None] = print,
+    world_name: str = "demo",
 ) -> DemoResult:
-    """Run the whole chain on the demo world described by ``settings`` and return what it made."""
+    """Run the whole chain on the demo world described by ``settings`` and return what it made.
+
+    ``world_name`` picks the climate of ``pipeline.synth.WORLDS`` ("demo", or
+    "humid-east" for the second world); region and paths come from ``settings``.
+    """
     from pipeline.cluster import open_client
     from pipeline.evaluate.evaluation import run_evaluation
     from pipeline.evaluate.report import headline_table
     from pipeline.export import export_day
     from pipeline.insitu import build_insitu
     from pipeline.run import backfill, build_plan
-    from pipeline.synth import demo_spec, write_world
+    from pipeline.synth import world_spec, write_world
     from pipeline.table import write_table
     from pipeline.table.build import build_from_settings, table_metadata_for
 
@@ -124,7 +130,7 @@ def run_demo(
     region = settings.grid.region
     if region is None:
         raise SmdownError("grid.region: the demo needs a region (the default one is Oklahoma)")
-    spec = demo_spec(region=tuple(region), seed=seed)
+    spec = world_spec(world_name, region=tuple(region), seed=seed)
     world = Path(settings.sources.root)
     work = Path(settings.table.path).parent
     insitu_out = work / "insitu"
