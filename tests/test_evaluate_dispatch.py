@@ -144,3 +144,15 @@ def test_dispatch_on_a_tiny_world_is_scored_beside_the_ensemble(tmp_path: Path) 
         assert any("baselines" in n for n in res.notes)
     assert res.tables["baselines_maps"]["field"].tolist() == ["DisPATCh"]
     assert "maps_sd_coverage" in res.tables
+
+
+def test_cli_baseline_option_is_parsed_and_checked(tmp_path: Path) -> None:
+    from pipeline.cli.evaluate import parse_baselines
+    from pipeline.evaluate import EvaluationError
+
+    (tmp_path / "d.zarr").mkdir()
+    assert parse_baselines([f"DisPATCh={tmp_path / 'd.zarr'}"]) == {"DisPATCh": tmp_path / "d.zarr"}
+    with pytest.raises(EvaluationError, match="NAME=ZARR"):
+        parse_baselines(["nothing"])
+    with pytest.raises(EvaluationError, match="does not exist"):
+        parse_baselines([f"X={tmp_path / 'missing.zarr'}"])
