@@ -7,7 +7,9 @@ Environment variables ``SMDOWN__<SECTION>__<KEY>`` override the file, e.g.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from pipeline.errors import ConfigError
 
@@ -95,7 +98,10 @@ class InsituConfig(_Section):
     ``ismn``/``ameriflux`` default to ``<sources.root>/ISMN`` and ``/AmeriFlux``.
     A sensor passes the depth rule when its ``depth_field`` (m) <= ``max_depth_m``.
     ``wetland_sites`` holds site ids (``AMF:US-Myb``, ``ISMN:NET:STATION``) or bare
-    station/site names. ``conus_bounds`` is (west, south, east, north) in degrees.
+    station/site names. With ``conus_only`` a site is kept when it lies inside the CONUS
+    outline (``grids.conus``: 48 states + DC, US Census cartographic boundaries) and
+    inside ``conus_bounds`` (west, south, east, north) in degrees, a box that can only
+    narrow the outline.
     """
 
     ismn: str | None = None
@@ -321,6 +327,31 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, origin)) from exc
+    except SettingsError as exc:  # an SMDOWN__* value that should be JSON (a dict or list)
+        raise ConfigError(_format_env_parse_error(exc)) from exc
+
+
+def _format_env_parse_error(err: SettingsError) -> str:
+    """One line naming the ``SMDOWN__*`` variable whose JSON value does not parse."""
+    m = re.search(r'field "(\w+)"', str(err))
+    field = m.group(1) if m else ""
+    prefix = f"SMDOWN__{field.upper()}"
+    for name in sorted(os.environ):
+        if not (name.upper() == prefix or name.upper().startswith(prefix + "__")):
+            continue
+        value = os.environ[name]
+        if not value.lstrip().startswith(("{", "[")):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            key = ".".join(p.lower() for p in name.split("__")[1:])
+            return (
+                f"{name}: environment override of '{key}' is not valid JSON ({exc}); "
+                "a dict or list value is written as JSON, e.g. '{\"k\": 1}'"
+            )
+    cause = f" ({err.__cause__})" if err.__cause__ else ""
+    return f"{prefix}__*: environment override of '{field}' does not parse{cause}"
 
 
 def settings_to_toml(settings: Settings) -> str:

@@ -3,8 +3,10 @@
 Steps (each timed and logged): synthesise the world in the real products'
 formats (reused when ``world.json`` says it is the same world) -> in-situ QC
 and daily means -> training table -> train the Dense 7-member ensemble and
-export it to ONNX -> map a week on a local Dask cluster into the Zarr cube ->
-evaluate held-out sites beside SMAP (and whole maps against the known truth)
+export it to ONNX (its sd calibrated on the validation split) -> map a week on
+a local Dask cluster into the Zarr cube -> the DisPATCh baseline on the same
+days -> evaluate held-out sites beside SMAP and DisPATCh (and whole maps
+against the known truth)
 -> quicklook PNGs. Paths come from the configuration, so every other command
 (``smdown run``, ``smdown evaluate``, ``smdown export`` ...) works on what the
 demo made.
@@ -189,6 +191,13 @@ def run_demo(
             raise SmdownError(f"demo: no day of {start}..{end} had SMAP over the region")
         cube = plan.cube.url
 
+    with _step("DisPATCh baseline", timings, echo):
+        from pipeline.evaluate.dispatch import dispatch_days
+
+        dispatch_store = dispatch_days(
+            plan, [dt.date.fromisoformat(d) for d in mapped], work / "baselines" / "dispatch.zarr"
+        )
+
     with _step("evaluate", timings, echo):
         evaluation = run_evaluation(
             table_path,
@@ -198,8 +207,16 @@ def run_demo(
             truth_world=world,
             cube=cube,
             table_cfg=settings.table,
+            baselines={"DisPATCh": dispatch_store},
         )
         headline = headline_table(evaluation)
+        for key, value in evaluation.meta.get("heldout_within_1sd", {}).items():
+            echo(
+                f"   {key}: held-out within +-1 sd {100 * value['calibrated_crossfit']:.0f} % "
+                f"(calibrated, cross-fitted by site; raw sd {100 * value['raw']:.0f} %)"
+            )
+        if "map_within_1sd" in evaluation.meta:
+            echo(f"   truth map within +-1 sd: {100 * evaluation.meta['map_within_1sd']:.0f} %")
 
     with _step("quicklooks", timings, echo):
         quicklooks = [

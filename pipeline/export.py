@@ -70,7 +70,13 @@ def _open_day(spec: StoreSpec, date: dt.date) -> tuple[Cube, Any, int]:
     cube = Cube(spec, layout)
     if date.year < layout.first_year or layout.time_index(date) >= cube.n_times():
         raise ExportError(f"{spec}: {date} is outside the cube's time axis")
-    status = cube.day_status(date)
+    try:
+        status = cube.day_status(date)
+    except KeyError as exc:
+        raise ExportError(
+            f"{spec}: no day_status array: not a cube smdown published, or a damaged one "
+            "(nothing is exported from a store whose publication state is unknown)"
+        ) from exc
     if status == DAY_ABSENT:
         raise ExportError(f"{spec}: {date} has not been published (day_status 0)")
     root = zarr.open_group(spec.zarr_store(), mode="r")
@@ -279,11 +285,16 @@ def _export_netcdf(
     from pipeline.cube import open_cube
 
     cube, _, t = _open_day(spec, date)
+    try:
+        ds = open_cube(spec.url, spec.storage_options, chunks="zarr")
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise ExportError(
+            f"{spec}: no consolidated metadata (.zmetadata; {type(exc).__name__}: {exc}): "
+            "the cube is damaged or still being created; re-running a day re-consolidates it"
+        ) from exc
     y0, y1, x0, x1 = bbox_window(cube.layout.grid, bbox)
     ydim, xdim = cube.layout.spatial_dims
-    ds = open_cube(spec.url, spec.storage_options, chunks="zarr").isel(
-        {"time": slice(t, t + 1), ydim: slice(y0, y1), xdim: slice(x0, x1)}
-    )
+    ds = ds.isel({"time": slice(t, t + 1), ydim: slice(y0, y1), xdim: slice(x0, x1)})
     ds = ds.drop_vars("day_status")
     prov = cube.read_provenance(date)
     attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float | list | tuple)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -179,7 +180,7 @@ def build_plan(
         raise ConfigError(
             f"output.chunk_size {chunk} must divide grid.tile_size {tile_size}: {exc}"
         ) from exc
-    root = StoreSpec(settings.output.store.rstrip("/"), dict(settings.output.storage_options))
+    root = StoreSpec(_absolute_store(settings.output.store), dict(settings.output.storage_options))
     model = ModelInfo(arch, manifest_hash, software_version(), settings.grid.name)
     return RunPlan(
         grid=target,
@@ -209,3 +210,18 @@ def tile_bounds_deg(tile: Tile) -> tuple[float, float, float, float]:
     tr = Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True)
     w, s, e, n = tr.transform_bounds(*g.bounds, densify_pts=21)
     return float(w), float(s), float(e), float(n)
+
+
+def _absolute_store(store: str) -> str:
+    """``output.store`` with a relative local path resolved against the working directory,
+    said in one warning line (the plan travels to workers whose directory differs)."""
+    store = store.rstrip("/") or store
+    if "://" in store or os.path.isabs(store):
+        return store
+    absolute = os.path.abspath(store)
+    log.warning(
+        "output.store %r is a relative path: resolved against the working directory to %s",
+        store,
+        absolute,
+    )
+    return absolute
