@@ -311,7 +311,7 @@ def profile_tile(
     cpu = time.process_time() - c0
     # Warm: the same tile end to end vs the ensemble alone on that tile's predicted rows.
     from pipeline.run import tile_features
-    from pipeline.run.tile import worker_model
+    from pipeline.run.workers import worker_model
 
     feat = tile_features(splan, tile, DAY)
     sel = ~feat.missing & (feat.surface == 0)

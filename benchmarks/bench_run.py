@@ -88,7 +88,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from pipeline.config import ClusterConfig
     from pipeline.run import build_plan, make_tile, run_day, tile_features
     from pipeline.run.static import landcover_year
-    from pipeline.run.tile import worker_model
+    from pipeline.run.workers import worker_model
 
     repeats = 3 if quick else 7
     root = Path(tempfile.mkdtemp(prefix="smdown-bench-run-"))

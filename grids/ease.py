@@ -46,8 +46,11 @@ def _grid(grid: Grid | str) -> Grid:
     return g
 
 
-def ease2_xy(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Projected (x, y) in metres of geodetic (lat, lon) in degrees."""
+def ease2_xy(*, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Projected (x, y) in metres of geodetic ``lat``, ``lon`` in degrees (pointwise).
+
+    Keyword-only: latitude and longitude are never passed by position.
+    """
     lat_r = np.deg2rad(np.asarray(lat, dtype=np.float64))
     lon_r = np.deg2rad(np.asarray(lon, dtype=np.float64))
     x = _A * _K0 * lon_r
@@ -79,7 +82,7 @@ def ease2_rowcol(
     ``grid``: an EASE-Grid 2.0 ``Grid`` (or a window of one), or "m09"/"m36"/"ease2-m09".
     """
     g = _grid(grid)
-    x, y = ease2_xy(lat, lon)
+    x, y = ease2_xy(lat=lat, lon=lon)
     rows, cols = g.xy_to_rowcol(x, y)
     inside = g.contains_rowcol(rows, cols) & np.isfinite(x) & np.isfinite(y)
     return np.where(inside, rows, -1), np.where(inside, cols, -1)

@@ -3,7 +3,9 @@
 The paper masks urban and water pixels out of the maps. Codes of the mask
 (uint8): ``LAND`` 0 (mapped), ``WATER`` 1 (IGBP 17 water bodies, and every
 value outside 1..17 such as the product fill 255, so missing land cover is
-never mapped), ``URBAN`` 2 (IGBP 13 urban and built-up lands).
+never mapped), ``URBAN`` 2 (IGBP 13 urban and built-up lands), ``OUTSIDE`` 3
+(land outside the region the product covers, e.g. Canada and Mexico on a CONUS
+grid: ``grids.conus``; not mapped and not flagged).
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ from grids.resample import gather, nearest_index
 LAND = np.uint8(0)
 WATER = np.uint8(1)
 URBAN = np.uint8(2)
+OUTSIDE = np.uint8(3)
 
 IGBP_URBAN = 13
 IGBP_WATER = 17
 IGBP_FILL = 255
 
-SURFACE_CLASS_NAMES = {int(LAND): "land", int(WATER): "water", int(URBAN): "urban"}
+SURFACE_CLASS_NAMES = {
+    int(LAND): "land",
+    int(WATER): "water",
+    int(URBAN): "urban",
+    int(OUTSIDE): "outside",
+}
 
 
 def surface_mask(igbp: np.ndarray) -> np.ndarray:

@@ -7,13 +7,17 @@ Environment variables ``SMDOWN__<SECTION>__<KEY>`` override the file, e.g.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from pipeline.errors import ConfigError
 
@@ -69,6 +73,11 @@ class GridConfig(_Section):
     @field_validator("region", mode="before")
     @classmethod
     def _empty_region_is_whole_grid(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple) and len(v) not in (0, 4):
+            raise ValueError(
+                f"needs four numbers [west, south, east, north] in degrees, got {len(v)} "
+                "(or [] for the whole grid)"
+            )
         return None if isinstance(v, list | tuple) and len(v) == 0 else v
 
     @field_validator("region")
@@ -89,7 +98,10 @@ class InsituConfig(_Section):
     ``ismn``/``ameriflux`` default to ``<sources.root>/ISMN`` and ``/AmeriFlux``.
     A sensor passes the depth rule when its ``depth_field`` (m) <= ``max_depth_m``.
     ``wetland_sites`` holds site ids (``AMF:US-Myb``, ``ISMN:NET:STATION``) or bare
-    station/site names. ``conus_bounds`` is (west, south, east, north) in degrees.
+    station/site names. With ``conus_only`` a site is kept when it lies inside the CONUS
+    outline (``grids.conus``: 48 states + DC, US Census cartographic boundaries) and
+    inside ``conus_bounds`` (west, south, east, north) in degrees, a box that can only
+    narrow the outline.
     """
 
     ismn: str | None = None
@@ -256,15 +268,48 @@ class Settings(BaseSettings):
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "<root>"
-    msg = first["msg"]
+    msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key (misspelt?)"
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return f"{origin}: key '{key}': {msg}{more}"
 
 
+ENV_PREFIX = "SMDOWN__"
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse ``SMDOWN__<SECTION>__<KEY>`` variables naming no section or key (pydantic
+    settings would silently ignore an unknown section such as ``SMDOWN__CLUSTR__...``)."""
+    env = os.environ if environ is None else environ
+    fields = Settings.model_fields
+    for name in sorted(env):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        section = parts[0]
+        if section not in fields:
+            known = ", ".join(fields)
+            raise ConfigError(
+                f"environment {name}: unknown section {section!r} (misspelt?); sections: {known}"
+            )
+        annotation = fields[section].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if len(parts) < 2 or not parts[1]:
+                raise ConfigError(
+                    f"environment {name}: name a key, SMDOWN__{section.upper()}__<KEY>"
+                )
+            if parts[1] not in annotation.model_fields:
+                known = ", ".join(annotation.model_fields)
+                raise ConfigError(
+                    f"environment {name}: section [{section}] has no key {parts[1]!r} "
+                    f"(misspelt?); keys: {known}"
+                )
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read and validate the configuration; ``None`` means $SMDOWN_CONFIG or the defaults."""
+    check_environment()
     if path is None:
         path = os.environ.get(CONFIG_ENV) or None
     data: dict[str, Any] = {}
@@ -282,6 +327,31 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, origin)) from exc
+    except SettingsError as exc:  # an SMDOWN__* value that should be JSON (a dict or list)
+        raise ConfigError(_format_env_parse_error(exc)) from exc
+
+
+def _format_env_parse_error(err: SettingsError) -> str:
+    """One line naming the ``SMDOWN__*`` variable whose JSON value does not parse."""
+    m = re.search(r'field "(\w+)"', str(err))
+    field = m.group(1) if m else ""
+    prefix = f"SMDOWN__{field.upper()}"
+    for name in sorted(os.environ):
+        if not (name.upper() == prefix or name.upper().startswith(prefix + "__")):
+            continue
+        value = os.environ[name]
+        if not value.lstrip().startswith(("{", "[")):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            key = ".".join(p.lower() for p in name.split("__")[1:])
+            return (
+                f"{name}: environment override of '{key}' is not valid JSON ({exc}); "
+                "a dict or list value is written as JSON, e.g. '{\"k\": 1}'"
+            )
+    cause = f" ({err.__cause__})" if err.__cause__ else ""
+    return f"{prefix}__*: environment override of '{field}' does not parse{cause}"
 
 
 def settings_to_toml(settings: Settings) -> str:

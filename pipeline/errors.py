@@ -70,3 +70,12 @@ class RunError(SmdownError):
 
 class PublishGuardError(RunError):
     """A write was refused before anything was written (structure, retraction, overwrite)."""
+
+
+class StoreWriteError(RunError):
+    """A file of a local store could not be written (disk full, read-only); names the file."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")

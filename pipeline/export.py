@@ -9,9 +9,12 @@
 - NetCDF (xarray, h5netcdf engine): the day as a CF-1.8 dataset with the cube's
   packing (uint16 + scale_factor, _FillValue), coordinates, ``spatial_ref`` and
   the day's provenance JSON as the global attribute ``provenance``.
-- PNG: a map of soil moisture (m3 m-3, colour bar) with water, urban and
-  missing-input pixels in three distinct greys and a title naming the date and
-  model, decimated to at most ``max_pixels`` on the long side.
+- PNG: a map of soil moisture (m3 m-3, reversed viridis, colour bar) with water
+  (pale blue), urban (dark grey), missing-input (hatched light grey) and
+  not-computed (white) pixels told apart (``MASKS``), a title naming the date and
+  model, decimated to at most ``max_pixels`` on the long side. No state outlines:
+  no well-kept package ships boundaries offline (cartopy/geodatasets download
+  Natural Earth at first use, which run and test time may not).
 
 Only published days (``day_status`` > 0) are exported.
 """
@@ -67,7 +70,13 @@ def _open_day(spec: StoreSpec, date: dt.date) -> tuple[Cube, Any, int]:
     cube = Cube(spec, layout)
     if date.year < layout.first_year or layout.time_index(date) >= cube.n_times():
         raise ExportError(f"{spec}: {date} is outside the cube's time axis")
-    status = cube.day_status(date)
+    try:
+        status = cube.day_status(date)
+    except KeyError as exc:
+        raise ExportError(
+            f"{spec}: no day_status array: not a cube smdown published, or a damaged one "
+            "(nothing is exported from a store whose publication state is unknown)"
+        ) from exc
     if status == DAY_ABSENT:
         raise ExportError(f"{spec}: {date} has not been published (day_status 0)")
     root = zarr.open_group(spec.zarr_store(), mode="r")
@@ -276,11 +285,16 @@ def _export_netcdf(
     from pipeline.cube import open_cube
 
     cube, _, t = _open_day(spec, date)
+    try:
+        ds = open_cube(spec.url, spec.storage_options, chunks="zarr")
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise ExportError(
+            f"{spec}: no consolidated metadata (.zmetadata; {type(exc).__name__}: {exc}): "
+            "the cube is damaged or still being created; re-running a day re-consolidates it"
+        ) from exc
     y0, y1, x0, x1 = bbox_window(cube.layout.grid, bbox)
     ydim, xdim = cube.layout.spatial_dims
-    ds = open_cube(spec.url, spec.storage_options, chunks="zarr").isel(
-        {"time": slice(t, t + 1), ydim: slice(y0, y1), xdim: slice(x0, x1)}
-    )
+    ds = ds.isel({"time": slice(t, t + 1), ydim: slice(y0, y1), xdim: slice(x0, x1)})
     ds = ds.drop_vars("day_status")
     prov = cube.read_provenance(date)
     attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float | list | tuple)}
@@ -308,7 +322,19 @@ def _now() -> str:
 
 
 # -- PNG -------------------------------------------------------------------------------------
-GREYS = {"water": "#9aa7b0", "urban": "#5a5a5a", "missing": "#d9d9d9"}
+# Mask colours of the quicklook, apart from each other and from every colour of the soil
+# moisture map (viridis, reversed: dry is yellow, wet is dark blue; perceptually uniform,
+# so 0-0.1 m3 m-3 is a saturated yellow, never near white). "missing" is also hatched.
+MASKS = {
+    "water": "#74b9e8",  # light blue
+    "urban": "#3a3a3a",  # dark grey
+    "missing": "#cccccc",  # light grey, hatched: computed, but an input was missing
+    "not_computed": "#ffffff",  # white: tiles without land, outside the region
+}
+GREYS = MASKS  # the former name
+SM_CMAP = "viridis_r"
+SM_RANGE = (0.0, 0.5)
+MISSING_HATCH = "////"
 
 
 def _export_png(
@@ -336,9 +362,10 @@ def _export_png(
     computed = flags != enc.FILL_FLAG
     water = computed & ((flags & FLAG_BITS["water"]) != 0)
     urban = computed & ((flags & FLAG_BITS["urban"]) != 0) & ~water
-    missing = (~np.isfinite(sm)) & ~water & ~urban
+    missing = computed & (~np.isfinite(sm)) & ~water & ~urban
     attrs = root.attrs.asdict()
     fig, ax = plt.subplots(figsize=(10, 10 * h / w * 0.9 + 1.2), dpi=120)
+    ax.set_facecolor(MASKS["not_computed"])
     extent = (west, east, south, north)
     cls = np.full(sm.shape, np.nan)
     cls[missing] = 0
@@ -347,17 +374,25 @@ def _export_png(
     ax.imshow(
         cls,
         extent=extent,
-        cmap=ListedColormap([GREYS["missing"], GREYS["water"], GREYS["urban"]]),
+        cmap=ListedColormap([MASKS["missing"], MASKS["water"], MASKS["urban"]]),
         vmin=-0.5,
         vmax=2.5,
         interpolation="nearest",
     )
+    if missing.any():  # hatch the missing-input areas so they read as "no data"
+        ys = np.linspace(north, south, missing.shape[0])
+        xs = np.linspace(west, east, missing.shape[1])
+        plt.rcParams["hatch.color"] = "#808080"
+        ax.contourf(
+            xs, ys, missing.astype(float), levels=[0.5, 1.5], colors="none",
+            hatches=[MISSING_HATCH],
+        )  # fmt: skip
     im = ax.imshow(
         np.ma.masked_invalid(sm),
         extent=extent,
-        cmap="YlGnBu",
-        vmin=0.0,
-        vmax=0.5,
+        cmap=SM_CMAP,
+        vmin=SM_RANGE[0],
+        vmax=SM_RANGE[1],
         interpolation="nearest",
     )
     bar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
@@ -372,9 +407,15 @@ def _export_png(
     ax.set_ylabel("latitude (degrees north)" if geographic else "y (m)")
     ax.legend(
         handles=[
-            Patch(color=GREYS["water"], label="water"),
-            Patch(color=GREYS["urban"], label="urban"),
-            Patch(color=GREYS["missing"], label="input missing / not computed"),
+            Patch(facecolor=MASKS["water"], label="water"),
+            Patch(facecolor=MASKS["urban"], label="urban"),
+            Patch(
+                facecolor=MASKS["missing"],
+                hatch=MISSING_HATCH,
+                edgecolor="#9a9a9a",
+                label="input missing (e.g. SMAP swath gap)",
+            ),
+            Patch(facecolor=MASKS["not_computed"], edgecolor="#9a9a9a", label="not computed"),
         ],
         loc="lower left",
         fontsize="small",

@@ -54,7 +54,7 @@ def test_ease2_grids_match_nsidc_gpd(realdata: Path, name: str, gpd: str) -> Non
     # The .gpd origin is the corner of cell (-0.5, -0.5) in centre-based indices.
     assert p["Grid Map Origin Column"] == -0.5 and p["Grid Map Origin Row"] == -0.5
     # Origin X is -180 degrees mapped by the projection; the grid spans it symmetrically.
-    x180, _ = ease2_xy(np.array(0.0), np.array(-180.0))
+    x180, _ = ease2_xy(lat=np.array(0.0), lon=np.array(-180.0))
     assert float(x180) == pytest.approx(p["Map Origin X"], abs=1e-6)
     assert g.bounds[2] == pytest.approx(-p["Map Origin X"], abs=1e-6)
 
@@ -102,7 +102,7 @@ def test_ease2_formulas_agree_with_proj() -> None:
     rng = np.random.default_rng(3)
     lat = rng.uniform(-85, 85, 10_000)
     lon = rng.uniform(-180, 180, 10_000)
-    x, y = ease2_xy(lat, lon)
+    x, y = ease2_xy(lat=lat, lon=lon)
     px, py = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True).transform(lon, lat)
     assert np.abs(x - px).max() < 1e-6 and np.abs(y - py).max() < 1e-6
     r, c = ease2_rowcol(np.array([89.9, 0.0]), np.array([0.0, 0.0]))

@@ -289,3 +289,32 @@ def test_export_out_unwritable_names_the_users_path(
         assert err.startswith(f"smdown: error: --out {out}: ") and err.count("\n") == 1
         assert "choose another --out" in err and ".tmp" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "smdown.toml"]
+
+
+def test_quicklook_masks_are_distinct_and_dry_values_are_not_white(
+    cube: Cube, tmp_path: Path
+) -> None:
+    import itertools
+
+    import matplotlib
+    import matplotlib.image as mpimg
+    from matplotlib.colors import to_rgb
+
+    from pipeline.export import MASKS, SM_CMAP, SM_RANGE, export_day
+
+    path = export_day(cube.spec.url, DAYS[1], "png", tmp_path / "q.png")
+    img = mpimg.imread(path)[..., :3]
+    for name in ("water", "missing"):  # this cube has water and a missing-input band
+        hits = (np.abs(img - np.array(to_rgb(MASKS[name]))) < 2 / 255).all(axis=-1).sum()
+        assert hits > 100, name
+    cmap = matplotlib.colormaps[SM_CMAP]
+    map_colours = np.array([cmap(v)[:3] for v in np.linspace(0, 1, 256)])
+    for a, b in itertools.combinations(MASKS.values(), 2):  # masks far apart
+        assert np.abs(np.array(to_rgb(a)) - np.array(to_rgb(b))).sum() > 0.3, (a, b)
+    for name, colour in MASKS.items():  # and far from every soil-moisture colour
+        dist = np.abs(map_colours - np.array(to_rgb(colour))).sum(axis=1).min()
+        assert dist > 0.25, name
+    lo, hi = SM_RANGE
+    for v in (0.0, 0.05, 0.1):  # dry values: saturated, clearly not white
+        r, g, b = cmap((v - lo) / (hi - lo))[:3]
+        assert min(r, g, b) < 0.5 and max(r, g, b) - min(r, g, b) > 0.5, v

@@ -19,7 +19,7 @@ from pipeline.cluster import ClusterError, open_client
 from pipeline.config import ClusterConfig
 from pipeline.cube import DAY_ABSENT, Cube
 from pipeline.run import build_plan, run_day
-from pipeline.run.day import ResourceLimitError, TaskLimits, gather_tasks
+from pipeline.run.tasks import ResourceLimitError, TaskLimits, gather_tasks
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 pytestmark = pytest.mark.cluster

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -313,8 +313,10 @@ def test_recent_or_sparse_day_is_provisional(tmp_path: Path, client: Any) -> Non
     plan = _plan(settings)
     recent = run_day(settings, DAY, client=client, plan=plan, today=DAY + dt.timedelta(days=1))
     assert recent.status == DAY_PROVISIONAL
-    strict = _settings(tmp_path, min_coverage_final=0.99)
-    res = run_day(strict, DAY, client=client, plan=plan, today=TODAY)
+    # The rule is the plan's (``plan.publish``, built from [output]), never re-read elsewhere.
+    assert plan.publish.final_after_days == 3 and plan.publish.min_coverage_final == 0.5
+    strict = replace(plan, publish=replace(plan.publish, min_coverage_final=0.99))
+    res = run_day(settings, DAY, client=client, plan=strict, today=TODAY)
     assert res.coverage < 0.99 and res.status == DAY_PROVISIONAL
     assert Cube(plan.cube, plan.layout).day_status(DAY) == DAY_PROVISIONAL
 

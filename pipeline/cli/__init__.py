@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 
@@ -49,6 +50,21 @@ app = typer.Typer(
 )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smdown")
+    except PackageNotFoundError:  # pragma: no cover - a bare checkout
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"smdown {_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -56,7 +72,15 @@ def _root(
         None,
         "--config",
         "-c",
+        metavar="FILE",
         help="TOML configuration file (default: $SMDOWN_CONFIG or built-in).",
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the smdown version and exit.",
     ),
     verbose: int = typer.Option(
         0, "--verbose", "-v", count=True, help="More log output (-vv: tracebacks)."
@@ -97,10 +121,63 @@ def _error_types() -> tuple[type[BaseException], ...]:
     return (SmdownError, GridError, ModelError)
 
 
+# Placeholders in --help named by meaning rather than by type (<str>, <list[str]>): an
+# option's own metavar wins, then these, then its long name in capitals (--table TABLE).
+METAVARS: dict[str, str] = {
+    "date": "YYYY-MM-DD",
+    "start": "YYYY-MM-DD",
+    "end": "YYYY-MM-DD",
+    "config": "FILE",
+    "out": "PATH",
+    "root": "DIR",
+    "model": "DIR",
+    "store": "ZARR",
+    "scheduler": "ADDRESS",
+    "base_url": "URL",
+    "tiles": "hHHvVV",
+    "arch": "dense|prob|wdl|rf",
+    "mode": "maps|training",
+    "split": "validation|cv|both",
+    "table": "FILE",
+    "insitu": "FILE",
+    "csv": "FILE",
+    "ismn": "ZIP|DIR",
+    "ameriflux": "DIR",
+    "truth_world": "DIR",
+    "cube": "ZARR",
+    "region": "W,S,E,N",
+    "models": "NAME",
+    "group": "NAME",
+}
+
+
+def _name_placeholders(command: Any) -> None:
+    """Give every option without a metavar one named by meaning (recursively)."""
+    for param in getattr(command, "params", []):
+        kind = getattr(param, "param_type_name", "")
+        if kind == "argument" and param.metavar is None:
+            param.metavar = str(param.name or "value").upper()
+        if kind != "option" or param.is_flag or param.count:
+            continue
+        if param.metavar is None:
+            choices = getattr(getattr(param, "type", None), "choices", None)
+            name = str(param.name or "")
+            annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+            if choices:
+                param.metavar = "|".join(map(str, choices))
+            elif annotation is int:
+                param.metavar = "N"
+            else:
+                param.metavar = METAVARS.get(name, name.upper().replace("_", "-"))
+    for sub in getattr(command, "commands", {}).values():
+        _name_placeholders(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
+    _name_placeholders(command)
     try:
         rv = command.main(args=args, prog_name="smdown", standalone_mode=False)
     except _cx.NoArgsIsHelpError as exc:

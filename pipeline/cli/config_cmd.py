@@ -17,9 +17,24 @@ def show(ctx: typer.Context) -> None:
 
 
 @config_app.command("check")
-def check(ctx: typer.Context) -> None:
-    """Validate the configuration and say so in one line."""
-    state(ctx).settings()
+def check(
+    ctx: typer.Context,
+    model: str = typer.Option(
+        None, "--model", metavar="DIR", help="Ensemble folder run would use (as in run)."
+    ),
+    no_models: bool = typer.Option(
+        False, "--no-models", help="Skip the trained-ensemble check (before training)."
+    ),
+) -> None:
+    """Validate the configuration and run the checks 'smdown run' makes before starting
+    (region inside the grid, chunk/tile alignment, writable output store, trained model)."""
+    from pipeline.run.preflight import problems
+
+    found = problems(state(ctx).settings(), model_dir=model, check_models=not no_models)
+    for line in found:
+        typer.echo(f"smdown: error: {line}", err=True)
+    if found:
+        raise typer.Exit(1)
     typer.echo("configuration OK")
 
 

@@ -23,8 +23,16 @@ def register(app: typer.Typer) -> None:
             help="SPL3SMP_E, MOD11A2, MOD21A1D, MOD13A1, MOD13Q1, MOD16A2, MCD12Q1, CHIRPS, "
             "SoilGrids, MERIT or Koeppen.",
         ),
-        start: dt.datetime = typer.Option(..., "--start", formats=DATE_FORMATS, help="First day."),
-        end: dt.datetime = typer.Option(..., "--end", formats=DATE_FORMATS, help="Last day."),
+        start: dt.datetime | None = typer.Option(
+            None,
+            "--start",
+            formats=DATE_FORMATS,
+            metavar="YYYY-MM-DD",
+            help="First day (daily and composite products).",
+        ),
+        end: dt.datetime | None = typer.Option(
+            None, "--end", formats=DATE_FORMATS, metavar="YYYY-MM-DD", help="Last day."
+        ),
         root: Path | None = typer.Option(None, "--root", help="Sources root (default: config)."),
         base_url: str | None = typer.Option(
             None, "--base-url", help="Provider address to use instead (a mirror)."
@@ -38,11 +46,20 @@ def register(app: typer.Typer) -> None:
         NASA products need an Earthdata Login token in $EARTHDATA_TOKEN. Files
         already present are skipped; a failed download leaves nothing behind.
         """
-        from pipeline.sources.fetch import PRODUCTS, ManualDownloadRequired, fetch
+        from pipeline.sources.fetch import MANUAL, PRODUCTS, ManualDownloadRequired, fetch
 
         if product not in PRODUCTS:
             raise typer.BadParameter(
                 f"must be one of {', '.join(PRODUCTS)}", param_hint="--product"
+            )
+        if product in MANUAL:  # static products: no dates, the manual steps are printed
+            start = end = start or end or dt.datetime(2000, 1, 1)
+        if start is None or end is None:
+            missing = "--start" if start is None else "--end"
+            raise typer.BadParameter(
+                f"{product} is fetched by date: give --start and --end YYYY-MM-DD "
+                f"({', '.join(MANUAL)} need no dates)",
+                param_hint=missing,
             )
         if end < start:
             raise typer.BadParameter("is before --start", param_hint="--end")

@@ -59,6 +59,10 @@ def register(app: typer.Typer) -> None:
         target = out or Path(settings.table.path).parent / "insitu.parquet"
         result = build_insitu(ismn_path, amf_path, cfg, strict=strict or cfg.strict)
         typer.echo(result.report.table())
+        if result.report.notes:
+            typer.echo(f"notes ({len(result.report.notes)}):")
+            for note in result.report.notes:
+                typer.echo(f"  {note}")
         daily_path, sites_path = result.write(target)
         n_sites = int((result.sites["n_days"] > 0).sum()) if len(result.sites) else 0
         typer.echo(

@@ -41,16 +41,21 @@ def register(app: typer.Typer) -> None:
         """
         from pipeline.cluster import open_client
         from pipeline.run import build_plan, latest_available_date, run_day
-        from pipeline.run.tile import worker_catalog
+        from pipeline.run.workers import worker_catalog
 
         if mode not in ("maps", "training"):
             raise typer.BadParameter("must be 'maps' or 'training'", param_hint="--mode")
+        from pipeline.run.preflight import check_inputs, require
+
         day = None if date == "latest" else _parse_date(date, "--date")
         settings = state(ctx).settings()
+        require(settings, model_dir=model)  # before any cluster starts
         plan = build_plan(settings, model_dir=model, mode=mode)  # type: ignore[arg-type]
         if day is None:
             day = latest_available_date(worker_catalog(plan), mode=plan.mode)
             typer.echo(f"latest day with every input: {day}")
+        else:
+            check_inputs(worker_catalog(plan), day, mode=plan.mode, root=settings.sources.root)
         with open_client(settings.cluster, scheduler) as client:
             result = run_day(settings, day, client=client, force=force, plan=plan)
         typer.echo(result.summary())
@@ -80,7 +85,10 @@ def register(app: typer.Typer) -> None:
         first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
         if last < first:
             raise typer.BadParameter(f"{end} is before --start {start}", param_hint="--end")
+        from pipeline.run.preflight import require
+
         settings = state(ctx).settings()
+        require(settings, model_dir=model)  # before any cluster starts
         plan = build_plan(settings, model_dir=model)
         with open_client(settings.cluster, scheduler) as client:
             results = backfill(settings, first, last, client=client, force=force, plan=plan)

@@ -10,7 +10,7 @@ from typing import Any
 
 import zarr.storage
 
-from pipeline.cube.layout import StoreWriteError
+from pipeline.errors import StoreWriteError
 
 
 class NamedDirectoryStore(zarr.storage.DirectoryStore):  # type: ignore[misc]

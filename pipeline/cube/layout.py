@@ -15,6 +15,7 @@ from typing import Any
 
 from grids import Grid
 from pipeline.errors import RunError
+from pipeline.errors import StoreWriteError as StoreWriteError  # re-exported (pipeline.cube)
 
 EPOCH = dt.date(1970, 1, 1)
 """Origin of the stored time coordinate (int32 ``days since 1970-01-01``)."""
@@ -22,15 +23,6 @@ EPOCH = dt.date(1970, 1, 1)
 
 class ChunkAlignmentError(RunError):
     """A region does not cover whole chunks of the store (two tasks could share a chunk)."""
-
-
-class StoreWriteError(RunError):
-    """A file of a local store could not be written (disk full, read-only); names the file."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -35,15 +35,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grids.grid import Grid
+from grids.named import named_grid
 from pipeline.errors import SmdownError
 from pipeline.evaluate.zarrio import open_zarr_v2
 
-EASE2_M09 = Grid(
-    "EPSG:6933",
-    (9008.055210146, 0.0, -17367530.4451615, 0.0, -9008.055210146, 7314540.8306386),
-    (1624, 3856),
-)
+EASE2_M09 = named_grid("ease2-m09")
 """The global 9 km EASE-Grid 2.0 of SPL3SMP_E (NSIDC EASE2_M09km.gpd)."""
 
 IDEAL_9KM = "ideal 9 km (truth cell mean)"

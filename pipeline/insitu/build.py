@@ -66,7 +66,7 @@ from pipeline.insitu.ismn import (
     read_static_variables,
 )
 from pipeline.insitu.members import Member, iter_members
-from pipeline.insitu.qc import QCCounter, QCReport, in_box, is_wetland
+from pipeline.insitu.qc import QCCounter, QCReport, in_conus, is_wetland
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +383,8 @@ def _ismn(
             counter.add(net, R_FILES, 0, 1, "files")
             _fail_or_skip(counter, strict, exc)
             continue
+        if head.note:
+            counter.notes.append(f"{m}: {head.note}")
         site_id = f"ISMN:{head.network}:{head.station}"
         groups.setdefault(site_id, []).append(_IsmnFile(m, head))
     if other_vars:
@@ -390,6 +392,7 @@ def _ismn(
 
     daily: list[pd.DataFrame] = []
     sites: list[dict[str, Any]] = []
+    no_g: list[str] = []
     for site_id in sorted(groups):
         files = groups[site_id]
         # sensor -> [(times datetime64[ns], values m3 m-3)] of its G readings, per file
@@ -413,6 +416,8 @@ def _ismn(
             n_good[f.sensor_key] = n_good.get(f.sensor_key, 0) + len(g_times)
         if not read_ok:
             continue
+        if not any(n_good.values()):
+            no_g.append(f"{site_id} ({', '.join(f.member.name for f in read_ok)})")
         head = read_ok[0].head
 
         def depth_of(key: tuple[str, float, float]) -> float:
@@ -435,7 +440,7 @@ def _ismn(
         shown = chosen or min(per_sensor, key=lambda k: (k[2], k[1], k[0]))
         first_file = next(f for f in read_ok if f.sensor_key == shown)
         static = _static_for(counter, statics, first_file, strict)
-        conus = in_box(head.lat, head.lon, cfg.conus_bounds)
+        conus = in_conus(head.lat, head.lon, cfg.conus_bounds)
         wet = is_wetland(site_id, head.station, None, cfg.wetland_sites, cfg.wetland_igbp)
         n_days = 0
         if chosen is not None:
@@ -497,6 +502,10 @@ def _ismn(
                 "excluded": excluded,
             }
         )
+    if no_g:
+        counter.notes.append(
+            f"ISMN: {len(no_g)} station(s) without any G reading: {'; '.join(no_g)}"
+        )
     return daily, sites
 
 
@@ -540,13 +549,23 @@ def _ameriflux(
         _fail_or_skip(counter, strict, exc)
     bifs: list[tuple[str, Member]] = []
     data: dict[str, list[tuple[tuple[int, ...], int, Member]]] = {}
-    ignored = 0
+    ignored: list[str] = []
     for m in members:
         low = m.name.lower()
         if low.startswith(".") or "__MACOSX" in m.parts:
             continue
         if not m.name.startswith("AMF_"):
-            ignored += 1  # LICENSE, README, ...: not part of an AmeriFlux delivery
+            # Renamed BASE CSVs are found by their content ('# Site:' line and the
+            # TIMESTAMP_START column); LICENSE, README, ... are not part of a delivery.
+            found = _base_csv_by_content(m)
+            if found is None:
+                ignored.append(m.name)
+            elif isinstance(found, InsituError):
+                counter.add(net, R_FILES, 0, 1, "files")
+                _fail_or_skip(counter, strict, found)
+            else:
+                counter.notes.append(f"AmeriFlux: {m}: BASE CSV of {found} (found by content)")
+                data.setdefault(found, []).append(((), 0, m))
             continue
         if (b := BIF_RE.match(m.name)) is not None:
             bifs.append((b["date"], m))
@@ -561,7 +580,10 @@ def _ameriflux(
                 InsituError(m, "not an AmeriFlux BASE CSV or BIF (AMF_<SITE>_BASE_<HH|HR>_...)"),
             )
     if ignored:
-        counter.notes.append(f"AmeriFlux: {ignored} file(s) not named AMF_* ignored")
+        counter.notes.append(
+            f"AmeriFlux: {len(ignored)} file(s) neither named AMF_* nor BASE CSV content, "
+            f"ignored: {', '.join(sorted(ignored))}"
+        )
     meta: dict[str, BifSite] = {}
     for _date, m in sorted(bifs, key=lambda x: (x[0], str(x[1]))):  # later BIF wins
         try:
@@ -595,6 +617,29 @@ def _ameriflux(
     return daily, sites
 
 
+def _base_csv_by_content(m: Member) -> str | InsituError | None:
+    """The site of an AmeriFlux BASE CSV found by content (``# Site: <id>`` comment and a
+    ``TIMESTAMP_START`` header), an ``InsituError`` when it has the table but no site, or
+    None when it is not a BASE CSV."""
+    if not m.name.lower().endswith(".csv"):
+        return None
+    try:
+        head = m.read_head()
+    except (OSError, InsituError):
+        return None
+    text = head[:8192].decode("utf-8", errors="replace")
+    if "TIMESTAMP_START" not in text:
+        return None
+    site = re.search(r"^#\s*Site:\s*([A-Za-z]{2}-[A-Za-z0-9]{3})\b", text, re.M)
+    if site is None:
+        return InsituError(
+            m,
+            "AmeriFlux BASE table (TIMESTAMP_START) but neither a '# Site:' line nor an "
+            "AMF_<SITE>_BASE_<HH|HR>_<VER>.csv name says its site",
+        )
+    return site.group(1)
+
+
 def _ameriflux_site(
     af: AmerifluxSite,
     cfg: InsituConfig,
@@ -606,7 +651,7 @@ def _ameriflux_site(
     site_id = af.site_key
     n_rows = len(af.times)
     cols = af.swc_columns
-    conus = in_box(af.lat, af.lon, cfg.conus_bounds)
+    conus = in_conus(af.lat, af.lon, cfg.conus_bounds)
     row: dict[str, Any] = {
         "site_id": site_id,
         "network": "AmeriFlux",
@@ -642,7 +687,8 @@ def _ameriflux_site(
     for c in cols:
         if c.unit_error:
             counter.notes.append(
-                f"{site_id}: {c.name} looks like a fraction already (max <= 1): unit error, dropped"
+                f"{site_id}: {c.name} in {af.path} looks like a fraction already (max <= 1): "
+                "unit error, dropped"
             )
     known = [c for c in percent if c.depth is not None]
     unknown = [c for c in percent if c.depth is None]

@@ -20,6 +20,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 
 import numpy as np
@@ -133,6 +134,7 @@ class IsmnHead:
     depth_to: float
     sensor: str
     n_prefix: int  # tokens before the value (CEOP) / before lat (header)
+    note: str = ""  # e.g. a depth that disagrees with the file name (resolved)
 
 
 def _is_number(s: str) -> bool:
@@ -190,7 +192,59 @@ def _head_from_tokens(toks: list[str], hint: IsmnName | None) -> IsmnHead | None
     lat, lon, elev, dfrom, dto = (float(t) for t in toks[i : i + 5])
     if not all(np.isfinite([lat, lon, elev, dfrom, dto])):
         return None
-    return IsmnHead(fmt, cse, network, station, lat, lon, elev, dfrom, dto, sensor, i)
+    notes = []
+    if hint is not None:
+        dfrom, n1 = _precise_depth("depth_from", toks[i + 3], hint.depth_from)
+        dto, n2 = _precise_depth("depth_to", toks[i + 4], hint.depth_to)
+        notes = [n for n in (n1, n2) if n]
+    note = "; ".join(notes)
+    return IsmnHead(fmt, cse, network, station, lat, lon, elev, dfrom, dto, sensor, i, note)
+
+
+def _decimals(text: str) -> int:
+    frac = text.partition(".")[2].rstrip("0")
+    return len(frac)
+
+
+def _precise_depth(what: str, header: str, from_name: float) -> tuple[float, str]:
+    """The depth where the first line and the file name disagree: the more precise one
+    (more decimals; the header on a tie), and a note saying so (empty when they agree)."""
+    value = float(header)
+    if abs(value - from_name) < 1e-6:
+        return value, ""
+    name_text = f"{from_name:.6f}"
+    if _decimals(name_text) > _decimals(header):
+        chosen, where = from_name, "the file name"
+    else:
+        chosen, where = value, "the header"
+    return chosen, (
+        f"{what} {value:g} m in the header, {from_name:g} m in the file name: "
+        f"using {chosen:g} m ({where}, the more precise)"
+    )
+
+
+def _not_ismn(line: str, label: str, name: str | None = None) -> InsituError:
+    """The refusal of a first line that is neither ISMN layout, naming a known other format
+    (``label`` names the file in the message, ``name`` is its file name)."""
+    name = name or label
+    toks = line.split()
+    dated = (
+        len(toks) >= 4
+        and all(_DATE_RE.match(toks[k]) for k in (0, 2))
+        and all(_TIME_RE.match(toks[k]) for k in (1, 3))
+    )
+    if dated and parse_ismn_name(PurePosixPath(name.split("!")[-1]).name) is None:
+        numbers = sum(1 for t in toks[4:] if _is_number(t))
+        if numbers >= 6:
+            return InsituError(
+                label,
+                "ISMN CEOP one-file format (all variables of a station in one file, "
+                "'Variables stored in one file'), not supported: download the data as "
+                "'Header+values' or CEOP 'separate files' (one file per variable and depth)",
+            )
+    return InsituError(
+        label, f"not an ISMN data file: first line is neither header nor CEOP: {line[:80]!r}"
+    )
 
 
 def read_ismn_head(data: bytes, name: str = "<bytes>") -> IsmnHead:
@@ -200,9 +254,7 @@ def read_ismn_head(data: bytes, name: str = "<bytes>") -> IsmnHead:
         raise InsituError(name, "empty file: not an ISMN data file")
     head = _head_from_tokens(line.split(), parse_ismn_name(name))
     if head is None:
-        raise InsituError(
-            name, f"not an ISMN data file: first line is neither header nor CEOP: {line[:80]!r}"
-        )
+        raise _not_ismn(line, name)
     return head
 
 
@@ -283,10 +335,7 @@ def parse_ismn_bytes(raw: bytes, label: str, name: str | None = None) -> IsmnSer
     first = lines[0].as_py()
     head = _head_from_tokens(first.split(), hint)
     if head is None:
-        raise InsituError(
-            label,
-            f"not an ISMN data file: first line is neither header nor CEOP: {first[:80]!r}",
-        )
+        raise _not_ismn(first, label, name)
     try:
         if head.format == "header_values":
             body, nums = lines[1:], numbers[1:]

@@ -1,4 +1,4 @@
-"""Quality-control bookkeeping and the site-level rules (CONUS box, wetlands, depth).
+"""Quality-control bookkeeping and the site-level rules (CONUS outline, wetlands, depth).
 
 Every rule reports how many readings (or days, files) it kept and dropped, in
 the order the rules ran, so ``smdown insitu`` can print exactly what happened.
@@ -22,6 +22,15 @@ def in_box(lat: float, lon: float, bounds: Sequence[float] = CONUS_BOUNDS) -> bo
     return bool(
         np.isfinite(lat) and np.isfinite(lon) and south <= lat <= north and west <= lon <= east
     )
+
+
+def in_conus(lat: float, lon: float, bounds: Sequence[float] = CONUS_BOUNDS) -> bool:
+    """True when (lat, lon) lies inside the CONUS outline (``grids.conus``: the 48
+    contiguous states and DC, US Census cartographic boundaries) and inside ``bounds``
+    (``insitu.conus_bounds``, a box that can only narrow the outline)."""
+    from grids.conus import in_conus as in_outline
+
+    return in_box(lat, lon, bounds) and bool(in_outline(lat, lon))
 
 
 def is_wetland(

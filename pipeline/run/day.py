@@ -25,20 +25,17 @@ and stays absent (0).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
-import sys
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from models.variables import daily_names
-from pipeline.config import OutputConfig, Settings
+from pipeline.config import Settings
 from pipeline.cube import (
     DAY_ABSENT,
     DAY_FINAL,
@@ -49,8 +46,11 @@ from pipeline.cube import (
     lock_path,
 )
 from pipeline.errors import RunError, SmdownError
-from pipeline.run.plan import Mode, RunPlan, build_plan
+from pipeline.run.plan import Mode, PublishRules, RunPlan, build_plan
+from pipeline.run.static import ensure_static, landcover_year
+from pipeline.run.tasks import TaskLimits, gather_tasks
 from pipeline.run.tile import TileResult, make_tile
+from pipeline.run.workers import sources_by_variable
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class DayResult:
         )
 
 
-def decide_status(coverage: float, date: dt.date, cfg: OutputConfig, today: dt.date) -> int:
+def decide_status(coverage: float, date: dt.date, cfg: PublishRules, today: dt.date) -> int:
     """2 final when coverage >= min_coverage_final and the day is >= final_after_days old."""
     old_enough = (today - date).days >= cfg.final_after_days
     return DAY_FINAL if coverage >= cfg.min_coverage_final and old_enough else DAY_PROVISIONAL
@@ -89,204 +89,6 @@ def decide_status(coverage: float, date: dt.date, cfg: OutputConfig, today: dt.d
 
 def _utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
-
-
-@dataclass(frozen=True)
-class TaskLimits:
-    """Watchdog limits of a batch of tasks (``cluster.task_timeout_s``,
-    ``cluster.paused_timeout_s``)."""
-
-    task_timeout_s: float | None = None
-    paused_timeout_s: float | None = None
-    poll_s: float = 0.5
-
-
-class ResourceLimitError(RunError):
-    """A task ran past its deadline or sat on a worker paused for memory; names the task
-    (tile) and the limit."""
-
-
-def _scheduler_address(client: Any) -> str:
-    return str(getattr(getattr(client, "scheduler", None), "address", None) or "the scheduler")
-
-
-def _lost_scheduler(client: Any, exc: BaseException | None = None) -> SmdownError:
-    from pipeline.cluster import ClusterError
-
-    why = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
-    return ClusterError(
-        _scheduler_address(client), f"lost the connection to the Dask scheduler{why}"
-    )
-
-
-def _mb(n: Any) -> str:
-    return f"{float(n) / 1e6:,.0f} MB" if isinstance(n, int | float) and n else "?"
-
-
-class _Watchdog:
-    """Checks, every few polls, that each running task is within its deadline and that its
-    worker is not paused for memory (``distributed.worker.memory.pause``) for too long."""
-
-    def __init__(self, client: Any, limits: TaskLimits, names: dict[str, str], label: str):
-        self.client = client
-        self.limits = limits
-        self.names = names  # future key -> task name (without its token)
-        self.label = label
-        self.running_since: dict[str, float] = {}
-        self.paused_since: dict[str, float] = {}
-        self.next_check = 0.0
-
-    def check(self, pending: set[str]) -> None:
-        lim = self.limits
-        if lim.task_timeout_s is None and lim.paused_timeout_s is None:
-            return
-        now = time.monotonic()
-        if now < self.next_check:
-            return
-        self.next_check = now + max(lim.poll_s, 1.0)
-        try:
-            processing = self.client.processing()
-            workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
-        except (OSError, TimeoutError) as exc:
-            raise _lost_scheduler(self.client, exc) from exc
-        where: dict[str, str] = {}
-        for addr, keys in processing.items():
-            for k in keys:
-                if str(k) in pending:
-                    where[str(k)] = addr
-                    self.running_since.setdefault(str(k), now)
-        for addr, w in workers.items():
-            if w.get("status") == "paused":
-                self.paused_since.setdefault(addr, now)
-            else:
-                self.paused_since.pop(addr, None)
-        if lim.task_timeout_s is not None:
-            for k, since in self.running_since.items():
-                if k in pending and now - since > lim.task_timeout_s:
-                    raise ResourceLimitError(
-                        f"{self.label}: task {self.names[k]} still running on "
-                        f"{where.get(k, '?')} after cluster.task_timeout_s = "
-                        f"{lim.task_timeout_s:g} s; cancelled"
-                    )
-        if lim.paused_timeout_s is not None and workers:
-            stuck = [a for a, t in self.paused_since.items() if now - t > lim.paused_timeout_s]
-            all_paused = len(stuck) == len(workers)
-            for addr in stuck:
-                mine = [k for k, a in where.items() if a == addr]
-                if mine or all_paused:
-                    k = (mine or sorted(pending))[0]
-                    limit = _mb(workers.get(addr, {}).get("memory_limit"))
-                    raise ResourceLimitError(
-                        f"{self.label}: task {self.names.get(k, k)} cannot run: worker {addr} "
-                        f"paused for memory (memory_limit {limit}, cluster.memory_limit) for "
-                        f"more than cluster.paused_timeout_s = {lim.paused_timeout_s:g} s; "
-                        "give workers more memory or use smaller tiles"
-                    )
-
-
-def gather_tasks(
-    client: Any,
-    func: Callable[..., Any],
-    args: Sequence[tuple[Any, ...]],
-    keys: Sequence[str],
-    *,
-    label: str,
-    limits: TaskLimits | None = None,
-) -> list[Any]:
-    """Submit one task per argument tuple (unique keys) and gather results in order.
-
-    Shows a rich progress bar on a terminal; the first failure cancels the rest
-    and raises ``RunError`` naming the task (our own errors keep their message).
-    ``limits``: a task running longer than ``task_timeout_s``, or waiting on a
-    worker paused for memory longer than ``paused_timeout_s``, cancels the batch
-    with ``ResourceLimitError`` naming the task and the limit (never a hang). A lost
-    scheduler is ``ClusterError`` naming its address.
-    ``client=None`` runs the tasks one after the other in this process (debugging,
-    benchmarks, and the single-process reference of the parity tests).
-    """
-    if client is None:
-        out = []
-        for a, k in zip(args, keys, strict=True):
-            try:
-                out.append(func(*a))
-            except SmdownError:
-                raise
-            except Exception as exc:
-                raise RunError(f"{label}: task {k} failed: {type(exc).__name__}: {exc}") from exc
-        return out
-
-    from distributed.comm.core import CommClosedError
-
-    token = uuid.uuid4().hex[:8]
-    try:
-        futures = [
-            client.submit(func, *a, key=f"{k}-{token}", pure=False)
-            for a, k in zip(args, keys, strict=True)
-        ]
-    except (OSError, CommClosedError) as exc:
-        raise _lost_scheduler(client, exc) from exc
-    index = {str(f.key): i for i, f in enumerate(futures)}
-    by_key = {str(f.key): f for f in futures}
-    names = {str(f.key): str(f.key).rsplit("-", 1)[0] for f in futures}
-    limits = limits or TaskLimits()
-    watchdog = _Watchdog(client, limits, names, label)
-    results: list[Any] = [None] * len(futures)
-    pending = set(by_key)
-    progress = None
-    if sys.stderr.isatty():
-        from rich.progress import Progress
-
-        progress = Progress(transient=True)
-        progress.start()
-        bar = progress.add_task(label, total=len(futures))
-    try:
-        while pending:
-            done = [k for k in pending if by_key[k].done()]
-            if not done:
-                if client.status not in ("running", "connecting", "newly-created"):
-                    raise _lost_scheduler(client)
-                watchdog.check(pending)
-                time.sleep(min(limits.poll_s, 0.2))
-                continue
-            for k in sorted(done, key=index.__getitem__):
-                fut = by_key[k]
-                pending.discard(k)
-                if fut.status != "finished":
-                    if fut.status != "error":  # cancelled or lost: the scheduler went away
-                        raise _lost_scheduler(client)
-                    try:
-                        error = fut.exception()
-                    except Exception as exc:
-                        raise _lost_scheduler(client, exc) from exc
-                    if isinstance(error, CommClosedError | OSError) and not isinstance(
-                        error, SmdownError
-                    ):
-                        raise _lost_scheduler(client, error)
-                    if isinstance(error, SmdownError):
-                        raise error
-                    raise RunError(
-                        f"{label}: task {names[k]} failed: {type(error).__name__}: {error}"
-                    )
-                try:
-                    results[index[k]] = fut.result()
-                except (OSError, CommClosedError) as exc:
-                    raise _lost_scheduler(client, exc) from exc
-                if progress is not None:
-                    progress.advance(bar)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            client.cancel(futures)
-        raise
-    finally:
-        if progress is not None:
-            progress.stop()
-    return results
-
-
-def task_limits(settings: Settings) -> TaskLimits:
-    """The watchdog limits of the configuration (``[cluster]``)."""
-    c = settings.cluster
-    return TaskLimits(c.task_timeout_s, c.paused_timeout_s)
 
 
 def day_provenance(plan: RunPlan, date: dt.date, tiles: Sequence[TileResult]) -> dict[str, Any]:
@@ -359,15 +161,20 @@ def run_day(
     plan: RunPlan | None = None,
     today: dt.date | None = None,
 ) -> DayResult:
-    """Make the map of ``date`` into the cube (see the module docstring for the order)."""
+    """Make the map of ``date`` into the cube (see the module docstring for the order).
+
+    Everything comes from the plan (``build_plan(settings)`` when none is given): store,
+    grid, model, and its ``publish`` rules (lock waits, final/provisional rule, limits).
+    """
     t0 = time.perf_counter()
     plan = plan or build_plan(settings, mode=mode)
-    out = settings.output
+    rules = plan.publish
+    limits = TaskLimits(rules.task_timeout_s, rules.paused_timeout_s)
     cube = Cube(plan.cube, plan.layout)
     cube.guard_structure(plan.model)
     if cube.exists() and not force and cube.day_status(date) == DAY_FINAL:
         return DayResult(date, plan.cube.url, DAY_FINAL, skipped=True, reason="final already")
-    locks = {"timeout_s": out.lock_timeout_s, "stale_after_s": out.lock_stale_after_s}
+    locks = {"timeout_s": rules.lock_timeout_s, "stale_after_s": rules.lock_stale_after_s}
     meta_lock = lock_path(plan.root, plan.store_name, "metadata")
     with hold_lock(lock_path(plan.root, plan.store_name, date.isoformat()), f"day {date}", **locks):
         with hold_lock(meta_lock, "cube metadata", **locks):
@@ -382,7 +189,7 @@ def run_day(
             if previous != DAY_ABSENT:
                 cube.set_day_status(date, DAY_ABSENT)
         plan = _with_static(plan, date)
-        tiles = _static_tiles(plan, client, out.lock_timeout_s, task_limits(settings))
+        tiles = _static_tiles(plan, client, rules.lock_timeout_s, limits)
         assert_disjoint_chunks(plan.layout, [t.window for t in tiles])
         results: list[TileResult] = gather_tasks(
             client,
@@ -390,14 +197,14 @@ def run_day(
             [(plan, t, date) for t in tiles],
             [f"smdown-tile-{date.isoformat()}-{t.iy}-{t.ix}" for t in tiles],
             label=f"map {date}",
-            limits=task_limits(settings),
+            limits=limits,
         )
         n_land = sum(r.n_land for r in results)
         n_pred = sum(r.n_predicted for r in results)
         coverage = n_pred / n_land if n_land else 0.0
         if n_land and not n_pred:
             _refuse_empty_day(date, results)
-        status = decide_status(coverage, date, out, today or _utc_today())
+        status = decide_status(coverage, date, rules, today or _utc_today())
         record = day_provenance(plan, date, results)
         record.update(status=status, coverage=coverage, n_land=n_land, n_predicted=n_pred)
         with hold_lock(meta_lock, "cube metadata", **locks):
@@ -443,16 +250,12 @@ def _refuse_empty_day(date: dt.date, results: Sequence[TileResult]) -> None:
 
 
 def _with_static(plan: RunPlan, date: dt.date) -> RunPlan:
-    from pipeline.run.static import landcover_year
-
     return plan.static_for(landcover_year(plan, date), date)
 
 
 def _static_tiles(
     plan: RunPlan, client: Any, lock_timeout_s: float, limits: TaskLimits
 ) -> list[Any]:
-    from pipeline.run.static import ensure_static
-
     return ensure_static(plan, client, lock_timeout_s=lock_timeout_s, limits=limits)
 
 
@@ -522,9 +325,7 @@ def latest_available_date(
     ``lookback_days`` of them; a catalog without an inventory is searched day by
     day over the ``lookback_days`` before ``today``.
     """
-    from pipeline.run.static import _sources_by_variable
-
-    srcs = _sources_by_variable(catalog.sources(mode))
+    srcs = sources_by_variable(catalog.sources(mode))
     last = today or _utc_today()
     smap_days = getattr(getattr(catalog, "inventory", None), "smap", None)
     if isinstance(smap_days, dict) and smap_days:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,7 +51,11 @@ def output_grid(name: str, region: tuple[float, float, float, float] | None) -> 
     try:
         return grid.crop(bounds)
     except GridError as exc:
-        raise ConfigError(f"grid.region {region!r} does not intersect grid {name!r}") from exc
+        w, s, e, n = (round(v, 3) for v in grid.bounds)
+        raise ConfigError(
+            f"grid.region {list(region)} does not intersect grid {name!r} "
+            f"(bounds {w}, {s}, {e}, {n}); give [west, south, east, north] inside it"
+        ) from exc
 
 
 def resolve_model_dir(settings: Settings, model_dir: str | Path | None = None) -> Path:
@@ -79,6 +84,32 @@ def default_catalog(sources: SourcesConfig) -> Any:
 
 
 @dataclass(frozen=True)
+class PublishRules:
+    """How a day is published: lock waits and the final/provisional rule (``[output]``), and
+    the task watchdog limits (``[cluster]``). Part of the plan: ``run_day`` reads them
+    nowhere else."""
+
+    lock_timeout_s: float = 0.0
+    lock_stale_after_s: float = 12 * 3600.0
+    min_coverage_final: float = 0.5
+    final_after_days: int = 3
+    task_timeout_s: float | None = 3600.0
+    paused_timeout_s: float | None = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PublishRules:
+        out, cl = settings.output, settings.cluster
+        return cls(
+            lock_timeout_s=out.lock_timeout_s,
+            lock_stale_after_s=out.lock_stale_after_s,
+            min_coverage_final=out.min_coverage_final,
+            final_after_days=out.final_after_days,
+            task_timeout_s=cl.task_timeout_s,
+            paused_timeout_s=cl.paused_timeout_s,
+        )
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """Everything a tile task needs; small and picklable (sent with every task)."""
 
@@ -97,6 +128,7 @@ class RunPlan:
     static_date: dt.date | None = None
     catalog_factory: Callable[[SourcesConfig], Any] = field(default=default_catalog)
     model_loader: Callable[[str], Any] = field(default=default_model_loader)
+    publish: PublishRules = field(default_factory=PublishRules)
 
     @property
     def scheme(self) -> TileScheme:
@@ -148,7 +180,7 @@ def build_plan(
         raise ConfigError(
             f"output.chunk_size {chunk} must divide grid.tile_size {tile_size}: {exc}"
         ) from exc
-    root = StoreSpec(settings.output.store.rstrip("/"), dict(settings.output.storage_options))
+    root = StoreSpec(_absolute_store(settings.output.store), dict(settings.output.storage_options))
     model = ModelInfo(arch, manifest_hash, software_version(), settings.grid.name)
     return RunPlan(
         grid=target,
@@ -164,6 +196,7 @@ def build_plan(
         mode=mode,
         catalog_factory=catalog_factory or default_catalog,
         model_loader=loader,
+        publish=PublishRules.from_settings(settings),
     )
 
 
@@ -177,3 +210,18 @@ def tile_bounds_deg(tile: Tile) -> tuple[float, float, float, float]:
     tr = Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True)
     w, s, e, n = tr.transform_bounds(*g.bounds, densify_pts=21)
     return float(w), float(s), float(e), float(n)
+
+
+def _absolute_store(store: str) -> str:
+    """``output.store`` with a relative local path resolved against the working directory,
+    said in one warning line (the plan travels to workers whose directory differs)."""
+    store = store.rstrip("/") or store
+    if "://" in store or os.path.isabs(store):
+        return store
+    absolute = os.path.abspath(store)
+    log.warning(
+        "output.store %r is a relative path: resolved against the working directory to %s",
+        store,
+        absolute,
+    )
+    return absolute

@@ -10,7 +10,8 @@ read their window of it instead of re-reading SoilGrids/MERIT/MCD12Q1/Koeppen.
 Arrays (rows, cols), chunks (c, c) as the cube: ``sand``, ``clay`` (%), ``ph``
 (pH), ``elevation`` (m) float32 NaN-missing; ``texture`` (USDA 1-12),
 ``landcover`` (IGBP 1-17), ``koppen`` (1-30) int16 with -1 missing;
-``surface`` uint8 (``grids.mask``: 0 land, 1 water, 2 urban); ``land_chunks``
+``surface`` uint8 (``grids.mask``: 0 land, 1 water, 2 urban, 3 outside: on a CONUS
+grid, land beyond the CONUS outline of ``grids.conus``); ``land_chunks``
 (chunk rows, chunk cols) uint8, 1 where a chunk holds land (written by the
 driver). Root attribute ``complete`` is set last: a stack without it is rebuilt.
 """
@@ -19,18 +20,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from grids.conus import conus_mask, is_conus_grid
+from grids.mask import LAND, OUTSIDE
 from grids.tiling import Tile
 from models.variables import categorical_names, static_feature_names, variable, variables
 from pipeline.cube import StoreSpec, hold_lock, lock_path
 from pipeline.cube.store import compressor, coordinate_attrs, grid_mapping_attrs
 from pipeline.errors import PublishGuardError
 from pipeline.run.plan import RunPlan, tile_bounds_deg
+from pipeline.run.tasks import gather_tasks
+from pipeline.run.workers import catalog_sources
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +71,6 @@ class StaticTileResult:
     n_land: int
 
 
-def _sources_by_variable(sources: Any) -> dict[str, Any]:
-    if isinstance(sources, Mapping):
-        return dict(sources)
-    return {s.variable: s for s in sources}
-
-
-def catalog_sources(plan: RunPlan) -> dict[str, Any]:
-    """{variable: Source} of the plan's catalog for its mode (cached per worker process)."""
-    from pipeline.run.tile import worker_catalog
-
-    return _sources_by_variable(worker_catalog(plan).sources(plan.mode))
-
-
 def compute_static_tile(plan: RunPlan, tile: Tile) -> tuple[dict[str, np.ndarray], dict]:
     """Static arrays of one tile (``pipeline.sources.sample``, nearest) and the files read.
 
@@ -112,7 +103,11 @@ def compute_static_tile(plan: RunPlan, tile: Tile) -> tuple[dict[str, np.ndarray
     for name in STATIC_CODES:
         v = np.asarray(out[name], dtype=np.float64)
         arrays[name] = np.where(np.isfinite(v), np.rint(v), CODE_FILL).astype(np.int16)
-    arrays["surface"] = np.asarray(surface_mask(out["landcover"]), dtype=np.uint8)
+    surface = np.asarray(surface_mask(out["landcover"]), dtype=np.uint8)
+    if is_conus_grid(plan.grid_name):
+        # Land beyond the CONUS outline (Canada, Mexico) is not part of the product.
+        surface[(surface == LAND) & ~conus_mask(tile.grid)] = OUTSIDE
+    arrays["surface"] = surface
     return arrays, files
 
 
@@ -136,8 +131,6 @@ def landcover_year(plan: RunPlan, date: dt.date) -> int:
 def make_static_tile(plan: RunPlan, tile: Tile) -> StaticTileResult:
     """Compute and write one tile of the static stack (a Dask task)."""
     import zarr
-
-    from grids.mask import LAND
 
     arrays, files = compute_static_tile(plan, tile)
     plan.layout.check_region(*tile.window)
@@ -248,8 +241,6 @@ def ensure_static(
         log.info("building static stack %s (%d tiles)", plan.static, len(plan.tiles()))
         _create_template(plan)
         tiles = plan.tiles()
-        from pipeline.run.day import gather_tasks
-
         results: list[StaticTileResult] = gather_tasks(
             client,
             make_static_tile,

@@ -22,7 +22,6 @@ owns which bit, and which inputs are daily, is the registry's (``models.variable
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +34,8 @@ from models.features import FEATURE_NAMES
 from models.variables import daily_names, feature_variables, variables
 from pipeline.cube import FLAG_BITS, encode_tile, write_region
 from pipeline.run.plan import RunPlan, tile_bounds_deg
-from pipeline.run.static import STATIC_CODES, STATIC_FLOAT, catalog_sources, read_static
+from pipeline.run.static import STATIC_CODES, STATIC_FLOAT, read_static
+from pipeline.run.workers import catalog_sources, worker_model
 
 DAILY: tuple[str, ...] = daily_names()
 # Flags a variable owns (models.variables): set where it is missing / when it was padded.
@@ -46,46 +46,6 @@ PADDED_FLAGS: dict[str, str] = {
     v.name: v.flag.name for v in variables() if v.flag and v.flag.when == "padded"
 }
 SMAP_INDEX = FEATURE_NAMES.index("smap")
-
-_LOCK = threading.Lock()
-_CATALOGS: dict[tuple[Any, str], Any] = {}
-_MODELS: dict[tuple[Any, str, str], Any] = {}
-
-
-def worker_catalog(plan: RunPlan) -> Any:
-    """The plan's source catalog, opened once per process (and configuration)."""
-    key = (plan.catalog_factory, plan.sources.model_dump_json())
-    with _LOCK:
-        cat = _CATALOGS.get(key)
-        if cat is None:
-            cat = plan.catalog_factory(plan.sources)
-            _CATALOGS[key] = cat
-    return cat
-
-
-def worker_model(plan: RunPlan) -> Any:
-    """The plan's ensemble, loaded once per process; refuses a different manifest hash."""
-    key = (plan.model_loader, plan.model_dir, plan.model.manifest_hash)
-    with _LOCK:
-        model = _MODELS.get(key)
-        if model is None:
-            model = plan.model_loader(plan.model_dir)
-            if str(model.manifest_hash) != plan.model.manifest_hash:
-                from pipeline.errors import RunError
-
-                raise RunError(
-                    f"{plan.model_dir}: model changed during the run (manifest hash "
-                    f"{str(model.manifest_hash)[:12]} != {plan.model.manifest_hash[:12]})"
-                )
-            _MODELS[key] = model
-    return model
-
-
-def clear_worker_caches() -> None:
-    """Forget cached catalogs and models of this process (tests)."""
-    with _LOCK:
-        _CATALOGS.clear()
-        _MODELS.clear()
 
 
 @dataclass(frozen=True)

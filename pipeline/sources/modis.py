@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from grids import Grid
+from grids import Grid, named
 from pipeline.sources.base import (
     DEFAULT_MARGIN_PIXELS,
     DEFAULT_RANGE_TOLERANCE,
@@ -66,11 +66,12 @@ from pipeline.sources.raster import (
 
 QC = Literal["good", "usable", "any"]
 
-MODIS_CRS = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
-TILE_SIZE_M = 1111950.5197665  # m, one tile edge
-GRID_X0 = -20015109.354  # m, west edge of h00
-GRID_Y0 = 10007554.677  # m, north edge of v00
-N_H, N_V = 36, 18
+# The MODIS sinusoidal grid constants are grids.named's (one place).
+MODIS_CRS = named.MODIS_SINUSOIDAL_CRS
+TILE_SIZE_M = named.MODIS_TILE_SIZE  # m, one tile edge
+GRID_X0 = named.MODIS_ORIGIN_X  # m, west edge of h00
+GRID_Y0 = named.MODIS_ORIGIN_Y  # m, north edge of v00
+N_H, N_V = named.MODIS_N_H, named.MODIS_N_V
 CRS_DESC = "MODIS sinusoidal (sphere R = 6371007.181 m)"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from grids import Grid
+from grids.named import MODIS_SPHERE_RADIUS
 from pipeline.sources.base import CorruptFileError, MissingInputError, WrongCRSError
 
 CRSCheck = Callable[[Any], bool]
@@ -54,7 +55,8 @@ def is_modis_sinusoidal(crs: Any) -> bool:
     r = d.get("R", d.get("a"))
     if r is None and crs.ellipsoid is not None:
         r = crs.ellipsoid.semi_major_metre
-    return r is not None and abs(float(r) - 6371007.181) < 1.0 and float(d.get("lon_0", 0)) == 0
+    on_sphere = r is not None and abs(float(r) - MODIS_SPHERE_RADIUS) < 1.0
+    return on_sphere and float(d.get("lon_0", 0)) == 0
 
 
 def is_homolosine(crs: Any) -> bool:

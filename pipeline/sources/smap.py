@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from grids import Grid
+from grids import Grid, named
 from pipeline.sources.base import (
     DEFAULT_MARGIN_PIXELS,
     DEFAULT_RANGE_TOLERANCE,
@@ -53,15 +53,12 @@ from pipeline.sources.base import (
 
 PRODUCT = "SPL3SMP_E"
 VARIABLE = "smap"
-EASE2_M09_CELL = 9008.055210146  # m
-EASE2_M09_SHAPE = (1624, 3856)  # rows, cols
-EASE2_M09_X0 = -17367530.4451615  # m, west edge
-EASE2_M09_Y0 = 7314540.8306386  # m, north edge
-EASE2_M09 = Grid(
-    "EPSG:6933",
-    (EASE2_M09_CELL, 0.0, EASE2_M09_X0, 0.0, -EASE2_M09_CELL, EASE2_M09_Y0),
-    EASE2_M09_SHAPE,
-)
+# The EASE-Grid 2.0 constants are grids.named's (one place).
+EASE2_M09_CELL = named.EASE2_M09_CELL  # m
+EASE2_M09_SHAPE = named.EASE2_M09_SHAPE  # rows, cols
+EASE2_M09_X0 = named.EASE2_ORIGIN_X  # m, west edge
+EASE2_M09_Y0 = named.EASE2_ORIGIN_Y  # m, north edge
+EASE2_M09 = named.named_grid("ease2-m09")
 """The global EASE-Grid 2.0 9 km grid of SPL3SMP_E (EPSG:6933)."""
 
 GROUP_AM = "Soil_Moisture_Retrieval_Data_AM"

@@ -45,8 +45,9 @@ def ease2_m09() -> Grid:
     return named.named_grid("ease2-m09")
 
 
-def ease2_xy(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """EPSG:6933 (x, y) of lon and of lat (the projection is separable: x(lon), y(lat))."""
+def ease2_separable_xy(*, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """EPSG:6933 x of each ``lon`` and y of each ``lat`` (1-D, any lengths: the projection is
+    separable, x(lon) and y(lat)); keyword-only, like ``grids.ease.ease2_xy``."""
     from pyproj import Transformer
 
     t = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True)

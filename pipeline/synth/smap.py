@@ -65,7 +65,7 @@ def smap_cells(domain: Grid, landcover: np.ndarray) -> SmapCells:
     """Map the domain's 90 m pixels to EASE2 M09 cells (separable: row(lat), col(lon))."""
     lon = domain.x_coords()
     lat = domain.y_coords()
-    x, y = lattices.ease2_xy(lon, lat)
+    x, y = lattices.ease2_separable_xy(lon=lon, lat=lat)
     cell = lattices.EASE2_M09_CELL
     cols = np.floor((x - lattices.EASE2_M09_X0) / cell).astype(np.int64)
     rows = np.floor((lattices.EASE2_M09_Y0 - y) / cell).astype(np.int64)
