@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import onnxruntime as ort
 
+from models.calibration import sd_scale
 from models.ensemble import combine_members
 from models.errors import ManifestError, ModelError
 from models.features import CATEGORICALS, N_FEATURES
@@ -97,6 +98,7 @@ class Ensemble:
         if use_fused and manifest.fused is None:
             raise ManifestError(f"{model_dir}: mode='fused' but the manifest has no fused graph")
         self.mode: Literal["fused", "members"] = "fused" if use_fused else "members"
+        self.sd_scale = sd_scale(manifest.runtime, Path(model_dir) / "manifest.json")
         self._fused: ort.InferenceSession | None = None
         self._members: list[ort.InferenceSession] = []
         if self.mode == "fused" and manifest.fused is not None:
@@ -214,8 +216,12 @@ class Ensemble:
         """Ensemble mean, mixture sd and member spread (m3 m-3, float32 (n,)).
 
         Rows with any non-finite input give NaN and are not passed to the model.
+        The sd is multiplied by the manifest's calibrated factor when it has one
+        (``models.calibration``); member outputs (``predict_members``) are raw.
         """
         mean, sd, spread = self._predict(x, cats, ["mean", "sd", "spread"], [0, 0, 0])
+        if self.sd_scale != 1.0:
+            sd = (sd * np.float32(self.sd_scale)).astype(np.float32, copy=False)
         return EnsemblePrediction(mean=mean, sd=sd, spread=spread)
 
     def predict_members(

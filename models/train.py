@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 import pandas as pd
 
+from models import calibration
 from models import table as tbl
 from models.errors import ModelError
 from models.features import CATEGORICALS, FEATURE_NAMES, WEIGHT_VARIABLES
@@ -98,6 +99,7 @@ def train_ensemble(
     fuse: bool | None = None,
     weight_variables: Sequence[str] = WEIGHT_VARIABLES,
     on_member: Callable[[Member, Any], None] | None = None,
+    calibrate_sd: bool = True,
 ) -> Manifest:
     """Train the ``arch`` ensemble on ``rows`` of ``table``, export to ``out_dir``; the manifest.
 
@@ -111,6 +113,9 @@ def train_ensemble(
     ``fuse`` writes the fused ``ensemble.onnx`` (default: networks yes, forests
     no; benchmarks/bench_models.py measured fused faster for the small
     networks and member-by-member faster for deep forests).
+    ``calibrate_sd``: with ``rows="train"``, fit the sd calibration
+    (``models.calibration``) on the validation split and record it in the
+    manifest (``runtime["sd_calibration"]``), which the runtime applies.
     """
     if arch not in ARCHS:
         raise TrainError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -198,7 +203,38 @@ def train_ensemble(
             f"{metrics['bias']:+.4f}, R {metrics['r']:.3f} m3 m-3 "
             f"(SMAP alone: RMSE {metrics['smap_rmse']:.4f}, R {metrics['smap_r']:.3f})"
         )
+        if calibrate_sd and rows == "train":
+            manifest = _calibrate(out, manifest, holdout, seed=seed, log=log)
     log(f"train {arch}: done in {time.perf_counter() - t_start:.1f} s; manifest {out}")
+    return manifest
+
+
+def _calibrate(
+    out: Path, manifest: Manifest, holdout: pd.DataFrame, *, seed: int, log: Callable[[str], None]
+) -> Manifest:
+    """Fit the sd scale on the validation rows (raw ensemble sd) and record it in the manifest."""
+    from models.runtime import Ensemble
+
+    ens = Ensemble.load(out, intra_op_threads=2)
+    cats = tbl.categoricals(holdout) if ens.needs_categoricals else None
+    pred = ens.predict(tbl.features(holdout), cats)
+    obs = holdout[tbl.TARGET].to_numpy(np.float64)
+    try:
+        record = calibration.calibration_record(
+            obs, pred.mean, pred.sd, holdout["site_id"].to_numpy(), seed=seed
+        )
+    except ValueError as exc:
+        log(f"sd calibration skipped: {exc}")
+        return manifest
+    runtime = {**manifest.runtime, calibration.KEY: record}
+    manifest = manifest.model_copy(update={"runtime": runtime})
+    manifest.write(out)
+    log(
+        f"sd calibration on {record['n_sites']} validation sites: scale {record['scale']:.3f}; "
+        f"within +-1 sd {100 * record['coverage_1sd_raw']:.0f} % raw -> "
+        f"{100 * record['coverage_1sd_crossfit']:.0f} % cross-fitted by site "
+        f"(+-2 sd {100 * record['coverage_2sd_crossfit']:.0f} %)"
+    )
     return manifest
 
 

@@ -3,8 +3,10 @@
 Steps (each timed and logged): synthesise the world in the real products'
 formats (reused when ``world.json`` says it is the same world) -> in-situ QC
 and daily means -> training table -> train the Dense 7-member ensemble and
-export it to ONNX -> map a week on a local Dask cluster into the Zarr cube ->
-evaluate held-out sites beside SMAP (and whole maps against the known truth)
+export it to ONNX (its sd calibrated on the validation split) -> map a week on
+a local Dask cluster into the Zarr cube -> the DisPATCh baseline on the same
+days -> evaluate held-out sites beside SMAP and DisPATCh (and whole maps
+against the known truth)
 -> quicklook PNGs. Paths come from the configuration, so every other command
 (``smdown run``, ``smdown evaluate``, ``smdown export`` ...) works on what the
 demo made.
@@ -90,6 +92,7 @@ def _world_is_current(root: Path, spec: Any) -> bool:
         return False
     return bool(
         info.get("seed") == spec.seed
+        and float(info.get("rain_factor", 1.0)) == spec.rain_factor
         and [float(v) for v in info.get("region", [])] == [float(v) for v in spec.region]
         and info.get("start") == spec.start.isoformat()
         and info.get("end") == spec.end.isoformat()
@@ -106,15 +109,20 @@ def run_demo(
     fresh: bool = False,
     scheduler: str | None = None,
     echo: Callable[[str], None] = print,
+    world_name: str = "demo",
 ) -> DemoResult:
-    """Run the whole chain on the demo world described by ``settings`` and return what it made."""
+    """Run the whole chain on the demo world described by ``settings`` and return what it made.
+
+    ``world_name`` picks the climate of ``pipeline.synth.WORLDS`` ("demo", or
+    "humid-east" for the second world); region and paths come from ``settings``.
+    """
     from pipeline.cluster import open_client
     from pipeline.evaluate.evaluation import run_evaluation
     from pipeline.evaluate.report import headline_table
     from pipeline.export import export_day
     from pipeline.insitu import build_insitu
     from pipeline.run import backfill, build_plan
-    from pipeline.synth import demo_spec, write_world
+    from pipeline.synth import world_spec, write_world
     from pipeline.table import write_table
     from pipeline.table.build import build_from_settings, table_metadata_for
 
@@ -122,7 +130,7 @@ def run_demo(
     region = settings.grid.region
     if region is None:
         raise SmdownError("grid.region: the demo needs a region (the default one is Oklahoma)")
-    spec = demo_spec(region=tuple(region), seed=seed)
+    spec = world_spec(world_name, region=tuple(region), seed=seed)
     world = Path(settings.sources.root)
     work = Path(settings.table.path).parent
     insitu_out = work / "insitu"
@@ -189,6 +197,13 @@ def run_demo(
             raise SmdownError(f"demo: no day of {start}..{end} had SMAP over the region")
         cube = plan.cube.url
 
+    with _step("DisPATCh baseline", timings, echo):
+        from pipeline.evaluate.dispatch import dispatch_days
+
+        dispatch_store = dispatch_days(
+            plan, [dt.date.fromisoformat(d) for d in mapped], work / "baselines" / "dispatch.zarr"
+        )
+
     with _step("evaluate", timings, echo):
         evaluation = run_evaluation(
             table_path,
@@ -198,8 +213,16 @@ def run_demo(
             truth_world=world,
             cube=cube,
             table_cfg=settings.table,
+            baselines={"DisPATCh": dispatch_store},
         )
         headline = headline_table(evaluation)
+        for key, value in evaluation.meta.get("heldout_within_1sd", {}).items():
+            echo(
+                f"   {key}: held-out within +-1 sd {100 * value['calibrated_crossfit']:.0f} % "
+                f"(calibrated, cross-fitted by site; raw sd {100 * value['raw']:.0f} %)"
+            )
+        if "map_within_1sd" in evaluation.meta:
+            echo(f"   truth map within +-1 sd: {100 * evaluation.meta['map_within_1sd']:.0f} %")
 
     with _step("quicklooks", timings, echo):
         quicklooks = [

@@ -57,9 +57,11 @@ def test_effective_n_of_an_ar1_series() -> None:
     rho = iv.lag1_autocorrelation(v, np.arange(n))
     assert rho == pytest.approx(phi, abs=0.03)
     assert iv.effective_n(n, rho) == pytest.approx(n * (1 - phi) / (1 + phi), rel=0.1)
-    # Gaps: only consecutive days pair up; a shuffled order changes nothing.
+    # A shuffled order changes nothing; sampled every other day, rho is phi^2.
     order = rng.permutation(n)
     assert iv.lag1_autocorrelation(v[order], np.arange(n)[order]) == pytest.approx(rho)
+    every2 = np.arange(0, n, 2)
+    assert iv.lag1_autocorrelation(v[every2], every2) == pytest.approx(phi**2, abs=0.05)
     assert iv.effective_n(100, float("nan")) == 100
     assert iv.effective_n(10, 0.99) == iv.MIN_N_EFF
 

@@ -20,6 +20,12 @@ def register(app: typer.Typer) -> None:
         scheduler: str = typer.Option(
             None, "--scheduler", help="Use this Dask scheduler instead of a local cluster."
         ),
+        world: str = typer.Option(
+            "demo",
+            "--world",
+            help="Climate of the synthetic world: demo, or humid-east (the second world; "
+            "use with a configuration of its own region and paths, see docs/humid-east.toml).",
+        ),
     ) -> None:
         """Synthesise the demo world, build the table, train the Dense ensemble, map a week
         on a local Dask cluster, evaluate held-out sites beside SMAP, and print the metrics
@@ -35,5 +41,6 @@ def register(app: typer.Typer) -> None:
             fresh=fresh,
             scheduler=scheduler,
             echo=typer.echo,
+            world_name=world,
         )
         typer.echo(result.summary())

@@ -36,6 +36,21 @@ def parse_models(specs: list[str], models_dir: str, default_arch: str) -> dict[s
     return found or {default_arch: root / default_arch}
 
 
+def parse_baselines(specs: list[str]) -> dict[str, Path]:
+    """``NAME=ZARR`` -> {name: store}; a store that does not exist is an error naming it."""
+    from pipeline.evaluate import EvaluationError
+
+    out: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise EvaluationError(f"--baseline {spec!r}: expected NAME=ZARR")
+        if not Path(path).exists():
+            raise EvaluationError(f"--baseline {name}: {path} does not exist")
+        out[name] = Path(path)
+    return out
+
+
 def resolve_cube(path: str) -> str:
     """A cube store path: ``path`` itself, or the one ``*.zarr`` cube inside a directory.
 
@@ -113,6 +128,12 @@ def register(app: typer.Typer) -> None:
         figures: bool = typer.Option(
             True, "--figures/--no-figures", help="Draw the report's figures (tables always)."
         ),
+        baseline: list[str] = typer.Option(
+            None,
+            "--baseline",
+            help="NAME=ZARR: a baseline map store (e.g. the demo's "
+            "smdown-data/baselines/dispatch.zarr) scored beside the models; repeat.",
+        ),
     ) -> None:
         """Score ensembles against in-situ data beside SMAP; HTML report."""
         from pipeline.evaluate import EvaluationError, headline_table, run_evaluation
@@ -145,6 +166,7 @@ def register(app: typer.Typer) -> None:
                 smap_quality=settings.sources.smap_quality,
                 storage_options=settings.output.storage_options,
                 make_figures=figures,
+                baselines=parse_baselines(list(baseline or [])),
             )
         typer.echo(headline_table(results))
         if "maps" in results.tables:

@@ -48,6 +48,12 @@ from pipeline.evaluate.analysis import (
     member_table,
     site_pca,
 )
+from pipeline.evaluate.calibration import (
+    coverage_table,
+    map_coverage,
+    reliability_figure,
+    reliability_table,
+)
 from pipeline.evaluate.intervals import interval_table
 from pipeline.evaluate.metrics import MIN_DAYS, SMAP, common_rows, site_scores, summarize
 from pipeline.evaluate.practice import good_practice_table, heldout_text
@@ -166,7 +172,9 @@ def predict_rows(predictor: Predictor, rows: pd.DataFrame, model: str) -> pd.Dat
     """Predictions of one ensemble for ``rows`` (same index): mean, mixture sd, each member.
 
     The ensemble figures come from ``models.ensemble.combine_members`` on the
-    member outputs (member average, mixture sd), as in the runtime.
+    member outputs (member average, mixture sd), as in the runtime; the sd is
+    multiplied by the predictor's ``sd_scale`` (its manifest's calibration) as
+    the runtime does.
     """
     x = rows.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float32)
     cats = rows.loc[:, list(CATEGORICALS)].to_numpy(dtype=np.int64)
@@ -186,6 +194,7 @@ def predict_rows(predictor: Predictor, rows: pd.DataFrame, model: str) -> pd.Dat
     if len(labels) != means.shape[0]:
         labels = [f"member {i}" for i in range(means.shape[0])]
     mean, sd, _ = combine_members(means, sds)
+    sd = sd * float(getattr(predictor, "sd_scale", 1.0))  # the runtime's calibrated sd
     out = {pred_col(model): mean.astype(np.float64), sd_col(model): sd.astype(np.float64)}
     for label, col in zip(labels, means, strict=True):
         out[member_col(model, label)] = col.astype(np.float64)
@@ -232,6 +241,7 @@ def analyse(
         min_days=min_days,
         table_cfg=table_cfg,
         n_folds=n_folds,
+        make_figures=make_figures,
     )
     # Table 6: each member vs the ensemble.
     if with_members:
@@ -334,6 +344,7 @@ def add_field_sections(
     min_days: int,
     table_cfg: Any = None,
     n_folds: int | None = None,
+    make_figures: bool = True,
 ) -> None:
     """What was held out (in words), the 95 % intervals and the CEOS good-practice items."""
     p = split_label
@@ -356,6 +367,50 @@ def add_field_sections(
         good_practice_table(rows, cols, split_label=p, min_days=min_days),
         f"CEOS LPV good-practice items ({p})",
     )
+    add_calibration_sections(results, common, list(cols), split_label=p, make_figures=make_figures)
+
+
+def add_calibration_sections(
+    results: EvaluationResults,
+    common: pd.DataFrame,
+    models: Sequence[str],
+    *,
+    split_label: str,
+    make_figures: bool = True,
+) -> None:
+    """Coverage of +-1/+-2 sd (raw, calibrated, cross-fitted by site); reliability diagram."""
+    p = split_label
+    scales = {m: float(v) for m, v in dict(results.meta.get("sd_scale", {})).items()}
+    sds = {m: (pred_col(m), sd_col(m)) for m in models if sd_col(m) in common.columns}
+    if not sds:
+        return
+    cov = coverage_table(common, sds, scales)
+    results.add_table(
+        f"{p}_sd_coverage",
+        cov,
+        f"soil_moisture_sd on held-out stations ({p}): fraction of site-days within +-1 and +-2 "
+        "sd (calibrated target 0.683 and 0.954); raw = members' mixture sd, no suffix = times "
+        "the manifest's sd_scale (fitted on the validation split, so 0.683 there by "
+        "construction), crossfit = each half of these sites calibrated on the other half",
+    )
+    held = results.meta.setdefault("heldout_within_1sd", {})
+    for row in cov.itertuples(index=False):
+        held[f"{p}/{row.model}"] = {
+            "raw": row.within_1sd_raw,
+            "calibrated": row.within_1sd,
+            "calibrated_crossfit": row.within_1sd_crossfit,
+        }
+    rel = reliability_table(common, sds, scales)
+    results.add_table(
+        f"{p}_sd_reliability", rel, f"Reliability of soil_moisture_sd on stations ({p})"
+    )
+    if make_figures:
+        results.add_figure(
+            f"{p}_fig_sd_reliability",
+            reliability_figure(rel, f"Reliability of soil_moisture_sd, stations ({p})"),
+            f"Reliability diagram of soil_moisture_sd on held-out stations ({p}): observed "
+            "fraction inside each nominal central interval, raw (dashed) and calibrated",
+        )
 
 
 def _figures(
@@ -397,6 +452,90 @@ def _figures(
             figures.pca_scatter(pca, fails),
             f"PCA of the sites' static variables; crosses: no better than SMAP's ubRMSE ({p}; "
             "Fig. 14)",
+        )
+
+
+def add_baselines(
+    results: EvaluationResults,
+    rows: pd.DataFrame,
+    models: Sequence[str],
+    baselines: Mapping[str, str | Path],
+    *,
+    truth_world: str | Path | None,
+) -> None:
+    """Baseline maps (e.g. DisPATCh) beside the ensembles and SMAP on the same site-days.
+
+    ``rows`` are the validation rows with the ensembles' predictions; each
+    baseline store is sampled at their pixels (only its mapped days count),
+    and scored against the truth map when there is one.
+    """
+    from pipeline.evaluate.dispatch import sample_stations
+
+    results.meta["baselines"] = {k: str(v) for k, v in baselines.items()}
+    if truth_world is not None:
+        from pipeline.evaluate.truth import score_world
+
+        recs = []
+        for name, store in baselines.items():
+            scores = score_world(truth_world, store)
+            recs.append({"field": name, **scores["model"].as_dict()})
+        results.add_table(
+            "baselines_maps",
+            pd.DataFrame(recs),
+            "Baselines' whole maps against the 90 m truth (same scores as 'maps'; SMAP and "
+            "the ideal 9 km field there)",
+        )
+    frame = rows.copy()
+    cols = {m: pred_col(m) for m in models}
+    for name, store in baselines.items():
+        if name in cols or name == SMAP:
+            raise EvaluationError(f"baseline name {name!r} is already a model name")
+        frame[pred_col(name)] = sample_stations(store, frame)
+        cols[name] = pred_col(name)
+    common = frame.loc[common_rows(frame, ["sm", "smap", *cols.values()])]
+    if common.empty:
+        results.notes.append("baselines: no validation site-day on the baselines' mapped days")
+        return
+    results.add_table(
+        "baselines",
+        summarize(common, cols, min_days=1),
+        f"Baselines beside the ensembles and SMAP on the same {len(common)} validation "
+        f"site-days (the baselines' mapped days; per-site metrics with >= 1 day)",
+    )
+    results.add_table(
+        "baselines_intervals",
+        interval_table(common, cols, min_days=1),
+        "95 % intervals of the baseline comparison (same site-days)",
+    )
+
+
+def add_map_calibration(
+    results: EvaluationResults,
+    world: str | Path,
+    cube: str | Path,
+    storage_options: Mapping[str, Any] | None,
+    make_figures: bool = True,
+) -> None:
+    """Coverage of the published soil_moisture_sd against the synthetic 90 m truth map."""
+    table = map_coverage(world, cube, storage_options=storage_options)
+    if table.empty:
+        results.notes.append(f"{cube}: no soil_moisture_sd in the cube, its sd is not checked")
+        return
+    results.add_table(
+        "maps_sd_coverage",
+        table,
+        "soil_moisture_sd of the cube against the 90 m truth: fraction of pixel-days inside each "
+        "nominal central interval (0.683 = +-1 sd, 0.954 = +-2 sd)",
+    )
+    one = table.loc[np.isclose(table["nominal"], 0.6827), "observed"]
+    if len(one):
+        results.meta["map_within_1sd"] = float(one.iloc[0])
+    if make_figures:
+        rel = table.assign(model="cube", sd="published")[["model", "sd", "nominal", "observed"]]
+        results.add_figure(
+            "maps_fig_sd_reliability",
+            reliability_figure(rel, "Reliability of soil_moisture_sd against the truth map"),
+            "Reliability diagram of the cube's soil_moisture_sd against the 90 m truth map",
         )
 
 
@@ -626,6 +765,7 @@ def run_evaluation(
     train_options: Mapping[str, Any] | None = None,
     write: bool = True,
     make_figures: bool = True,
+    baselines: Mapping[str, str | Path] | None = None,
 ) -> EvaluationResults:
     """Score the ensembles in ``model_dirs`` ({display name: directory}) beside SMAP.
 
@@ -634,7 +774,9 @@ def run_evaluation(
     the architecture, or the name itself: dense/prob/wdl/rf) or "both".
     Writes ``report.html``, ``metrics.json`` and ``predictions.parquet`` into
     ``out_dir`` unless ``write`` is False; ``make_figures=False`` skips the
-    figures (tables only, much faster). ``train_options`` go to
+    figures (tables only, much faster). ``baselines`` ({name: Zarr store of
+    ``soil_moisture`` on the target grid, e.g. from ``dispatch.dispatch_days``})
+    are compared on the validation site-days they cover. ``train_options`` go to
     ``models.train.train_ensemble`` for the CV folds. Bad input raises an
     ``EvaluationError`` (or ``ManifestError`` from the runtime) naming it.
     """
@@ -688,6 +830,9 @@ def run_evaluation(
             predictor = (loader or load_ensemble)(Path(d))
             check_feature_order(predictor, d, table)
             manifests[name] = getattr(predictor, "manifest_hash", None)
+            results.meta.setdefault("sd_scale", {})[name] = float(
+                getattr(predictor, "sd_scale", 1.0)
+            )
             preds.append(predict_rows(predictor, rows, name))
         results.meta["manifest_hashes"] = manifests
         rows = rows.join(pd.concat(preds, axis=1))
@@ -705,6 +850,8 @@ def run_evaluation(
             )
         )
         saved.append(rows.assign(eval_split="validation"))
+        if baselines:
+            add_baselines(results, rows, models, baselines, truth_world=truth_world)
     if split in ("cv", "both"):
         archs = {name: _arch_of(name, Path(d) if d else None) for name, d in model_dirs.items()}
         preds_cv = run_cv(
@@ -770,6 +917,7 @@ def run_evaluation(
             "Whole maps against the synthetic 90 m truth (RMSE, bias m3 m-3; R; fraction of "
             "the truth's within-SMAP-cell variance recovered)",
         )
+        add_map_calibration(results, truth_world, cube, storage_options, make_figures)
         results.meta["truth_world"] = str(truth_world)
         results.meta["cube"] = str(cube)
     if write:

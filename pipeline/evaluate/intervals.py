@@ -15,9 +15,10 @@ Analytical, per site and pooled (the formulas of pytesmo's
 Daily soil moisture is strongly autocorrelated, so ``n`` is the *effective*
 sample size of Gruber et al. (2020), Remote Sens. Environ. 244, 111806 (the
 CEOS LPV soil-moisture good-practice paper), section 3.3:
-``n_eff = n (1 - rho) / (1 + rho)`` with ``rho`` the lag-1 (one day)
-autocorrelation, the mean of the in-situ and the predicted series' (only
-pairs of consecutive days count; ``rho`` is clipped to [0, 1)). A site's
+``n_eff = n (1 - rho) / (1 + rho)`` with ``rho`` the autocorrelation
+between successive samples, the mean of the in-situ and the predicted
+series' (:func:`lag1_autocorrelation`: gaps within the site's interquartile
+range of gaps; ``rho`` is clipped to [0, 1)). A site's
 ``n_eff`` is never above its ``n`` nor below 4 (so ``n - 3 >= 1``). The pooled
 analytical interval uses the sum of the sites' ``n_eff`` and the pooled
 metric; it treats sites as independent of one another.
@@ -100,12 +101,22 @@ def r_ci(r: float, n: float, alpha: float = ALPHA) -> tuple[float, float]:
 
 
 def lag1_autocorrelation(values: np.ndarray, days: np.ndarray) -> float:
-    """Lag-1 autocorrelation of one site's series over pairs of consecutive days (NaN if < 3)."""
+    """Autocorrelation between successive samples of one site's series (NaN if < 3 pairs).
+
+    The series is sorted by day; pairs of successive samples count when their
+    gap lies within the interquartile range of the site's gaps (so a site
+    sampled every 2-3 days, as SMAP revisits, is judged at its own spacing
+    and long outages are left out), as in Gruber et al. (2020).
+    """
     v = np.asarray(values, np.float64)
     d = np.asarray(days, np.int64)
     order = np.argsort(d, kind="stable")
     v, d = v[order], d[order]
-    step = np.flatnonzero(np.diff(d) == 1)
+    gaps = np.diff(d)
+    if gaps.size < 3:
+        return float("nan")
+    lo, hi = np.percentile(gaps, [25, 75])
+    step = np.flatnonzero((gaps >= lo) & (gaps <= hi) & (gaps > 0))
     if step.size < 3:
         return float("nan")
     a, b = v[step], v[step + 1]

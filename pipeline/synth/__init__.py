@@ -7,11 +7,12 @@ soil moisture as Zarr and ``world.json`` (evaluation only).
 ``static_tile``/``daily_tile`` generate any window of the same world lazily.
 """
 
-from pipeline.synth.spec import SynthError, WorldSpec, demo_spec
+from pipeline.synth.spec import WORLDS, SynthError, WorldSpec, demo_spec, world_spec
 from pipeline.synth.world import DailyModel, daily_tile, static_tile
 from pipeline.synth.write import WorldManifest, write_world
 
 __all__ = [
+    "WORLDS",
     "DailyModel",
     "SynthError",
     "WorldManifest",
@@ -19,5 +20,6 @@ __all__ = [
     "daily_tile",
     "demo_spec",
     "static_tile",
+    "world_spec",
     "write_world",
 ]

@@ -44,6 +44,8 @@ class WorldSpec:
     spinup_days: int = 45
     smap_crid: str = "R19240"
     smap_old_crid: str = "R18290"
+    # Mean rain relative to the default climate (1.0: the demo world's, bit for bit).
+    rain_factor: float = 1.0
 
     def __post_init__(self) -> None:
         region = tuple(float(v) for v in self.region)
@@ -67,6 +69,8 @@ class WorldSpec:
             raise SynthError(f"margin_deg: {self.margin_deg} outside [0, 2] degrees")
         if self.spinup_days < 1:
             raise SynthError("spinup_days: must be >= 1")
+        if not (math.isfinite(self.rain_factor) and 0.2 <= self.rain_factor <= 5.0):
+            raise SynthError(f"rain_factor: {self.rain_factor} outside [0.2, 5]")
 
     # -- derived ----------------------------------------------------------------------
     @property
@@ -95,6 +99,29 @@ class WorldSpec:
 def demo_spec(**overrides: object) -> WorldSpec:
     """The default demo world: Oklahoma 2 x 2 degrees, 90 days from 2020-04-01, 100 stations."""
     return WorldSpec(**overrides)  # type: ignore[arg-type]
+
+
+HUMID_EAST_REGION: tuple[float, float, float, float] = (-84.0, 34.5, -82.0, 36.5)
+"""The second world's default region: 2 x 2 degrees of the humid south-east (Cfa/Dfa)."""
+
+WORLDS: dict[str, dict[str, object]] = {
+    "demo": {},
+    "humid-east": {"rain_factor": 1.6},
+}
+"""The project's synthetic worlds: name -> ``WorldSpec`` fields beyond region and seed.
+
+``demo``: the default (semi-arid to humid Oklahoma climate, mean rain 3.2 mm/day);
+``humid-east``: the second world used to check that a modelling choice holds on
+another climate: 1.6 times the rain (about 5 mm/day), meant for
+:data:`HUMID_EAST_REGION` with another seed.
+"""
+
+
+def world_spec(name: str, **overrides: object) -> WorldSpec:
+    """The named world of :data:`WORLDS` (``overrides``: region, seed, period ...)."""
+    if name not in WORLDS:
+        raise SynthError(f"world: {name!r} is not one of {sorted(WORLDS)}")
+    return WorldSpec(**{**WORLDS[name], **overrides})  # type: ignore[arg-type]
 
 
 def global_pixel_origin(grid: Grid) -> tuple[int, int]:

@@ -202,7 +202,7 @@ def coarse_weather(
     thr = float(ndtri(1.0 - p)) + 0.6 * float(g[0])
     thr0 = float(ndtri(1.0 - p))
     expected = float(math.exp(-0.5 * thr0 * thr0) / math.sqrt(2 * math.pi) - thr0 * p)
-    scale = MEAN_RAIN_MM / max(expected, 1e-3)
+    scale = MEAN_RAIN_MM * spec.rain_factor / max(expected, 1e-3)
     rain = np.maximum(n - thr, 0.0) * scale
     c = noise.fbm(spec.key("cloud", d), row0, col0, shape, (40, 10), (1.0, 0.4))
     cloud = c - 0.75 + 1.5 * np.minimum(rain / 5.0, 1.0)
@@ -340,7 +340,8 @@ class DailyModel:
         ndvi = self.ndvi(first_day)
         k = np.float32(1.2) * self._season(first_day)
         tau = self.tau0 / (np.float32(1.0) + k * np.maximum(ndvi, np.float32(0.0)))
-        self.S = (np.float32(MEAN_RAIN_MM) * self.infil * tau).astype(np.float32)
+        mean_rain = np.float32(MEAN_RAIN_MM * self.spec.rain_factor)
+        self.S = (mean_rain * self.infil * tau).astype(np.float32)
         self.date = first_day - dt.timedelta(days=1)
 
     def _advance(self) -> tuple[dt.date, np.ndarray, np.ndarray, dict[str, np.ndarray]]:

@@ -293,6 +293,7 @@ def _world_json(
     return {
         "generator": "pipeline.synth",
         "seed": spec.seed,
+        "rain_factor": spec.rain_factor,
         "region": list(spec.region),
         "start": spec.start.isoformat(),
         "end": spec.end.isoformat(),
