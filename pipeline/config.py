@@ -51,8 +51,23 @@ class SourcesConfig(_Section):
     # the daily LST falls back to the 8-day composite; NDVI, ET and the LST composite to
     # this many earlier composites where the serving one has no value at a pixel.
     smap_max_age_days: int = Field(3, ge=0, le=10)
+    # Where no recommended-quality retrieval lies within that age (e.g. dense forest cells,
+    # flagged "not recommended" every day), take the newest retrieval of any quality.
+    smap_quality_fallback: bool = True
     lst_composite_fallback: bool = True
     earlier_composites: int = Field(1, ge=0, le=4)
+    # Extra predictive sd (m3 m-3) of a pixel mapped from SMAP 1, 2, 3+ days old (the last
+    # entry serves older ages too), added in quadrature to the ensemble's sd; fitted from
+    # the held-out errors by SMAP age (``smdown evaluate --insitu``: meta.smap_age_sd_fit).
+    smap_age_sd: list[float] = Field(default_factory=list, max_length=10)
+
+    @field_validator("smap_age_sd")
+    @classmethod
+    def _sd_non_negative(cls, v: list[float]) -> list[float]:
+        if any(not (0.0 <= x < 1.0) for x in v):
+            raise ValueError("every extra sd must be in [0, 1) m3 m-3")
+        return v
+
     # MODIS QC: "good" (best only), "usable" (+ LST other-quality, NDVI marginal), "any".
     modis_qc: Literal["good", "usable", "any"] = "usable"
     # Native pixels read beyond the requested bounds on every side.

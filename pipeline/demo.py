@@ -214,6 +214,7 @@ def run_demo(
             cube=cube,
             table_cfg=settings.table,
             baselines={"DisPATCh": dispatch_store},
+            insitu=insitu_out.with_suffix(".parquet"),
         )
         headline = headline_table(evaluation)
         for key, value in evaluation.meta.get("heldout_within_1sd", {}).items():
@@ -221,6 +222,12 @@ def run_demo(
                 f"   {key}: held-out within +-1 sd {100 * value['calibrated_crossfit']:.0f} % "
                 f"(calibrated, cross-fitted by site; raw sd {100 * value['raw']:.0f} %)"
             )
+        for name in ("coverage", "skill_by_smap_age", "skill_by_lst_source"):
+            if name in evaluation.tables:
+                echo(f"   {evaluation.captions[name]}")
+                text = evaluation.tables[name].to_string(index=False, float_format="%.4f")
+                for line in text.splitlines():
+                    echo(f"     {line}")
         if "map_within_1sd" in evaluation.meta:
             echo(f"   truth map within +-1 sd: {100 * evaluation.meta['map_within_1sd']:.0f} %")
 

@@ -1,8 +1,9 @@
 """Export one day of a cube: Cloud-Optimized GeoTIFF, CF NetCDF, or a quicklook PNG.
 
-- COG (rasterio, driver ``COG``): four uint16 bands ``soil_moisture``,
-  ``soil_moisture_sd``, ``member_spread`` (scale 1e-4 m3 m-3) and
-  ``quality_flag`` (scale 1; the cube's flag fill 255 becomes 65535), nodata
+- COG (rasterio, driver ``COG``): six uint16 bands ``soil_moisture``,
+  ``soil_moisture_sd``, ``member_spread`` (scale 1e-4 m3 m-3), ``quality_flag``,
+  ``smap_age_days`` (days) and ``input_fallback`` (scale 1; the cube's fill 255
+  becomes 65535; the flag bands carry ``flag_masks``/``flag_meanings`` tags), nodata
   65535, the cube's CRS and transform, DEFLATE with predictor 2, 512-pixel
   blocks and nearest overviews. Written block by block into a temporary tiled
   GeoTIFF, then copied to COG, so a CONUS day never sits whole in memory.
@@ -12,7 +13,9 @@
 - PNG: a map of soil moisture (m3 m-3, reversed viridis, colour bar) with water
   (pale blue), urban (dark grey), missing-input (hatched light grey) and
   not-computed (white) pixels told apart (``MASKS``), a title naming the date and
-  model, decimated to at most ``max_pixels`` on the long side. No state outlines:
+  model, a line saying where the inputs came from (the shares of land pixels by SMAP
+  age and by fallback, decoded from ``smap_age_days``/``input_fallback``),
+  decimated to at most ``max_pixels`` on the long side. No state outlines:
   no well-kept package ships boundaries offline (cartopy/geodatasets download
   Natural Earth at first use, which run and test time may not).
 
@@ -31,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.cube import DAY_ABSENT, FLAG_BITS, StoreSpec, read_layout
+from pipeline.cube import DAY_ABSENT, FALLBACK_BITS, FLAG_BITS, StoreSpec, read_layout
 from pipeline.cube import encoding as enc
 from pipeline.cube.store import Cube
 from pipeline.errors import RunError
@@ -39,7 +42,19 @@ from pipeline.errors import RunError
 Format = Literal["cog", "netcdf", "png"]
 FORMATS: tuple[str, ...] = ("cog", "netcdf", "png")
 SUFFIX = {"cog": ".tif", "netcdf": ".nc", "png": ".png"}
-BANDS: tuple[str, ...] = ("soil_moisture", "soil_moisture_sd", "member_spread", "quality_flag")
+BANDS: tuple[str, ...] = (
+    "soil_moisture",
+    "soil_moisture_sd",
+    "member_spread",
+    "quality_flag",
+    *enc.PROVENANCE_VARS,
+)
+# The integer bands (scale 1) and their 8-bit fill, which becomes the COG's nodata 65535.
+_INT_BANDS: dict[str, int] = {
+    "quality_flag": enc.FILL_FLAG,
+    "smap_age_days": enc.FILL_AGE,
+    "input_fallback": enc.FILL_FALLBACK,
+}
 
 
 class ExportError(RunError):
@@ -244,14 +259,16 @@ def _export_cog(
                     win = Window(c0, r0, c1 - c0, r1 - r0)
                     for b, name in enumerate(BANDS, start=1):
                         block = np.asarray(root[name][t, y0 + r0 : y0 + r1, x0 + c0 : x0 + c1])
-                        if name == "quality_flag":
+                        if name in _INT_BANDS:
                             block = np.where(
-                                block == enc.FILL_FLAG, enc.FILL_U16, block.astype(np.uint16)
+                                block == _INT_BANDS[name], enc.FILL_U16, block.astype(np.uint16)
                             )
                         dst.write(block.astype(np.uint16), b, window=win)
-            dst.scales = (enc.SCALE, enc.SCALE, enc.SCALE, 1.0)
-            dst.offsets = (0.0, 0.0, 0.0, 0.0)
-            dst.units = ("m3 m-3", "m3 m-3", "m3 m-3", "1")
+            dst.scales = tuple(1.0 if n in _INT_BANDS else enc.SCALE for n in BANDS)
+            dst.offsets = tuple(0.0 for _ in BANDS)
+            dst.units = tuple(
+                {"smap_age_days": "day"}.get(n, "1" if n in _INT_BANDS else "m3 m-3") for n in BANDS
+            )
             dst.descriptions = BANDS
             dst.update_tags(
                 date=date.isoformat(),
@@ -262,9 +279,14 @@ def _export_cog(
                 source_store=spec.url,
             )
             dst.update_tags(
-                4,
+                BANDS.index("quality_flag") + 1,
                 flag_masks=" ".join(str(v) for v in FLAG_BITS.values()),
                 flag_meanings=" ".join(FLAG_BITS),
+            )
+            dst.update_tags(
+                BANDS.index("input_fallback") + 1,
+                flag_masks=" ".join(str(v) for v in FALLBACK_BITS.values()),
+                flag_meanings=" ".join(FALLBACK_BITS),
             )
         rasterio.shutil.copy(
             tmp,
@@ -312,7 +334,9 @@ def _export_netcdf(
             "zlib": True,
             "complevel": 4,
         }
-    encoding["quality_flag"] = {"dtype": "uint8", "_FillValue": enc.FILL_FLAG, "zlib": True}
+    for name in ("quality_flag", *enc.PROVENANCE_VARS):
+        if name in ds:
+            encoding[name] = {"dtype": "uint8", "_FillValue": enc.fill_of(name), "zlib": True}
     encoding["time"] = {"units": "days since 1970-01-01", "dtype": "int32"}
     ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)
 
@@ -400,6 +424,10 @@ def _export_png(
     model = f"{attrs.get('model_arch', '?')}-{str(attrs.get('model_manifest_hash', ''))[:12]}"
     status = {1: "provisional", 2: "final"}.get(cube.day_status(date), "?")
     ax.set_title(f"smdown soil moisture 0-5 cm, {date.isoformat()} ({status}), model {model}")
+    source_line = inputs_line(root, t, (y0, y1, x0, x1), step, flags)
+    if source_line:
+        ax.text(0.5, 1.005, source_line, transform=ax.transAxes, ha="center", va="bottom",
+                fontsize="small")  # fmt: skip
     geographic = grid.is_geographic
     if geographic:  # equal ground distances along both axes at the map's centre
         ax.set_aspect(1.0 / max(0.1, float(np.cos(np.radians((south + north) / 2)))))
@@ -424,3 +452,36 @@ def _export_png(
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def inputs_line(
+    root: Any, t: int, window: tuple[int, int, int, int], step: int, flags: np.ndarray
+) -> str:
+    """Where the mapped pixels' inputs came from, decoded from ``smap_age_days`` and
+    ``input_fallback``: "SMAP age 0 d 34 %, 1 d 33 %, 2 d 33 %; LST composite 12 %"."""
+    names = set(root.array_keys()) if hasattr(root, "array_keys") else set()
+    if not set(enc.PROVENANCE_VARS) <= names:
+        return ""  # a cube made before the fallback layers
+    y0, y1, x0, x1 = window
+    age = np.asarray(root["smap_age_days"][t, y0:y1:step, x0:x1:step])
+    fb = np.asarray(root["input_fallback"][t, y0:y1:step, x0:x1:step])
+    land = (flags != enc.FILL_FLAG) & ((flags & (FLAG_BITS["water"] | FLAG_BITS["urban"])) == 0)
+    n = int(land.sum())
+    if not n:
+        return ""
+    parts = []
+    for a in sorted(int(v) for v in np.unique(age[land]) if v != enc.FILL_AGE):
+        parts.append(f"{a} d {100 * float((age[land] == a).sum()) / n:.0f} %")
+    text = "SMAP age " + (", ".join(parts) if parts else "-")
+    none = float((age[land] == enc.FILL_AGE).sum()) / n
+    if none:
+        text += f", none {100 * none:.0f} %"
+    decoded = enc.decode_fallback(fb)
+    fell = [
+        f"{k.replace('_', ' ')} {100 * float(v[land].sum()) / n:.0f} %"
+        for k, v in decoded.items()
+        if k != "smap_earlier" and v[land].any()
+    ]
+    if fell:
+        text += "; " + ", ".join(fell)
+    return text + " of land pixels"

@@ -13,6 +13,7 @@ from grids import Grid
 from pipeline.cli import main
 from pipeline.cube import (
     DAY_FINAL,
+    FALLBACK_BITS,
     FLAG_BITS,
     Cube,
     CubeLayout,
@@ -62,18 +63,22 @@ def test_cog_is_read_by_gdal_with_georeferencing_and_values(cube: Cube, tmp_path
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert src.crs.to_epsg() == 4326
         assert tuple(src.transform)[:6] == pytest.approx(GRID.transform, abs=1e-12)
-        assert src.count == 4 and src.nodata == 65535
+        assert src.count == 6 and src.nodata == 65535
         assert src.scales[:3] == pytest.approx((1e-4, 1e-4, 1e-4))
         assert src.descriptions[0] == "soil_moisture"
         assert src.tags()["model_manifest_hash"] == MODEL.manifest_hash
         assert src.tags(4)["flag_meanings"].split() == list(FLAG_BITS)
         sm = src.read(1)
         qf = src.read(4)
+        assert src.descriptions[4:] == ("smap_age_days", "input_fallback")
+        assert src.tags(6)["flag_meanings"].split() == list(FALLBACK_BITS)
+        age = src.read(5)
     want = day.soil_moisture.values
     got = np.where(sm == 65535, np.nan, sm * 1e-4)
     np.testing.assert_allclose(got, want, atol=1e-9, equal_nan=True)
     assert qf[150, 150] == FLAG_BITS["water"]
     assert qf[550, 650] == 65535  # never computed: flag fill 255 -> nodata
+    assert age[550, 650] == 65535
 
 
 def test_netcdf_round_trips_the_day(cube: Cube, tmp_path: Path) -> None:

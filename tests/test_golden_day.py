@@ -34,7 +34,12 @@ REGION = (-97.7, 35.3, -97.5, 35.5)
 DAY = dt.date(2020, 6, 1)
 TODAY = dt.date(2020, 7, 1)
 GOLDEN = "3f2c3f15d309d6508f3d063db6d7f9940a74785757d8d55968c6ac9140fa530e"
-NO_FALLBACK = {"smap_max_age_days": 0, "lst_composite_fallback": False, "earlier_composites": 0}
+NO_FALLBACK = {
+    "smap_max_age_days": 0,
+    "smap_quality_fallback": False,
+    "lst_composite_fallback": False,
+    "earlier_composites": 0,
+}
 # Position weights of the formula model (nine features in the paper's order).
 WEIGHTS = np.array([0.9, 0.05, -0.002, 0.004, 0.0007, 0.0011, -0.003, 0.01, 0.00002])
 

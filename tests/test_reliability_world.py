@@ -107,7 +107,11 @@ def config(
     data: dict[str, Any] = {
         # SMAP of the day only: these tests make days in a swath gap (the fallback to
         # earlier retrievals is tested in test_run_fallback.py).
-        "sources": {"root": str(world_dir or world()), "smap_max_age_days": 0},
+        "sources": {
+            "root": str(world_dir or world()),
+            "smap_max_age_days": 0,
+            "smap_quality_fallback": False,
+        },
         "grid": {"name": "conus-90m", "region": list(REGION), "tile_size": TILE},
         "models": {"dir": str(models or model_dir().parent), "arch": "rf"},
         "output": {"store": str(out / "cube"), "chunk_size": CHUNK, "first_year": 2020},

@@ -30,7 +30,14 @@ from pipeline.cube.encoding import (
     variable_attrs,
 )
 from pipeline.run import build_plan, run_day, tile_features
-from pipeline.run.fallback import AGE_NONE, first_valid, level_bits, newest_valid
+from pipeline.run.fallback import (
+    AGE_NONE,
+    first_valid,
+    inflate_sd,
+    level_bits,
+    newest_valid,
+    serve_smap,
+)
 from pipeline.run.static import read_static
 from pipeline.sources.base import MissingInputError, NativeRaster, Provenance, window_rows_cols
 
@@ -242,6 +249,15 @@ def test_newest_valid_keeps_the_age_and_respects_the_maximum() -> None:
     assert np.isnan(values[0, 2]) and age.dtype == np.uint8
 
 
+def test_sd_grows_with_the_smap_age_in_quadrature() -> None:
+    sd = np.full((1, 5), 0.02, dtype=np.float32)
+    age = np.array([[0, 1, 2, 5, AGE_NONE]], dtype=np.uint8)
+    got = inflate_sd(sd, age, [0.01, 0.03])
+    want = [0.02, np.hypot(0.02, 0.01), np.hypot(0.02, 0.03), np.hypot(0.02, 0.03), 0.02]
+    np.testing.assert_allclose(got[0], want, rtol=1e-6)
+    assert inflate_sd(sd, age, []) is sd and inflate_sd(sd, None, [0.1]) is sd
+
+
 def test_cube_layers_are_cf_flag_and_age_variables() -> None:
     assert {"smap_age_days", "input_fallback"} <= set(DATA_VARS)
     assert dtype_of("smap_age_days") == np.uint8 and fill_of("smap_age_days") == FILL_AGE == 255
@@ -338,3 +354,49 @@ def test_without_fallback_the_gap_is_missing_and_named_with_pixel_counts(
     assert res.n_land - res.n_predicted <= n_smap + n_lst
     warned = [r.getMessage() for r in caplog.records if "missing an input" in r.getMessage()]
     assert warned and f"smap {n_smap}" in warned[0] and f"lst {n_lst}" in warned[0]
+
+
+def test_published_sd_of_an_older_smap_pixel_is_inflated(tmp_path: Path) -> None:
+    plan, _ = _make(tmp_path, smap_age_sd=[0.01, 0.03])
+    ds = open_cube(plan.cube.url).sel(time=str(DAY))
+    gap, clear = _col((GAP_WEST + GAP_EAST) / 2), _col(-97.50)
+    assert ds.smap_age_days.values[40, gap] == 2
+    assert ds.soil_moisture_sd.values[40, gap] == pytest.approx(np.hypot(0.02, 0.03), abs=1e-4)
+    assert ds.soil_moisture_sd.values[40, clear] == pytest.approx(0.02, abs=1e-4)
+
+
+@dataclass
+class QualitySmap:
+    """SMAP whose west band is "not recommended" every day (a forest): NaN unless quality="any"."""
+
+    quality: str = "recommended"
+    variable: str = "smap"
+
+    def available(self, date: dt.date | None) -> Provenance | None:
+        assert date is not None
+        return Provenance("smap", (f"fake/q/{date}.h5",), "FAKE", date, 1, 0)
+
+    def native(self, date: dt.date | None, bounds: tuple[float, float, float, float]) -> Any:
+        assert date is not None
+        raw = FakeSource("smap", SMAP_LATTICE).native(date, bounds)
+        x, _ = raw.grid.pixel_centres()
+        data = np.full(raw.data.shape, SMAP_BY_AGE.get((DAY - date).days, 0.1), np.float32)
+        if self.quality == "recommended":
+            data[x < -97.55] = np.nan
+        return NativeRaster(raw.grid, data, self.available(date), raw.lattice, raw.offset)
+
+
+def test_smap_of_any_quality_fills_cells_never_recommended() -> None:
+    land = np.ones(GRID.shape, dtype=bool)
+    src = QualitySmap()
+    got = serve_smap(src, DAY, GRID.bounds, GRID, 3, land, quality_fallback=True)
+    x, _ = GRID.pixel_centres()
+    forest = x < -97.56
+    assert np.isfinite(got.values).all()
+    assert got.age is not None and (got.age[forest] == 0).all()
+    assert (got.values[forest] == np.float32(SMAP_BY_AGE[0])).all()
+    assert (got.fallback[forest] == FALLBACK_BITS["smap_not_recommended"]).all()
+    assert (got.fallback[x > -97.54] == 0).all()
+    assert src.quality == "recommended"  # the catalog's source is not changed
+    off = serve_smap(src, DAY, GRID.bounds, GRID, 3, land, quality_fallback=False)
+    assert np.isnan(off.values[forest]).all() and (off.age[forest] == AGE_NONE).all()

@@ -26,8 +26,16 @@ def test_check_prints_every_variable(world: Path, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     for name in ("smap", "ndvi", "lst", "precip", "sand", "et", "elevation", "koppen"):
         assert f"│ {name} " in out, name
-    assert "SMAP_L3_SM_P_E_20200602" in out and "MOD11A2" in out
+    # The default mode is the one 'smdown run' uses: maps (daily LST).
+    assert "SMAP_L3_SM_P_E_20200602" in out and "MOD21A1D" in out and "(maps)" in out
     assert "missing: none" in out
+    assert (
+        main(
+            ["sources", "check", "--date", "2020-06-02", "--root", str(world), "--mode", "training"]
+        )
+        == 0
+    )
+    assert "MOD11A2" in capsys.readouterr().out
 
 
 def test_check_reports_missing_and_can_fail(

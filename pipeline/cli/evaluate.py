@@ -128,6 +128,12 @@ def register(app: typer.Typer) -> None:
         figures: bool = typer.Option(
             True, "--figures/--no-figures", help="Draw the report's figures (tables always)."
         ),
+        insitu: str = typer.Option(
+            None,
+            "--insitu",
+            help="In-situ daily table (insitu.parquet) with --cube: the cube's held-out skill by "
+            "SMAP age and LST source, and its coverage.",
+        ),
         baseline: list[str] = typer.Option(
             None,
             "--baseline",
@@ -162,7 +168,8 @@ def register(app: typer.Typer) -> None:
                 n_folds=folds,
                 table_cfg=settings.table,
                 truth_world=truth_world,
-                cube=resolve_cube(cube or settings.output.store) if truth_world else cube,
+                cube=resolve_cube(cube or settings.output.store) if truth_world or insitu else cube,
+                insitu=insitu,
                 smap_quality=settings.sources.smap_quality,
                 storage_options=settings.output.storage_options,
                 make_figures=figures,
@@ -172,6 +179,11 @@ def register(app: typer.Typer) -> None:
         if "maps" in results.tables:
             typer.echo("")
             typer.echo(results.tables["maps"].to_string(index=False, float_format="%.4f"))
+        for name in ("coverage", "skill_by_smap_age", "skill_by_lst_source"):
+            if name in results.tables:
+                typer.echo("")
+                typer.echo(results.captions[name])
+                typer.echo(results.tables[name].to_string(index=False, float_format="%.4f"))
         for note in results.notes:
             typer.echo(f"note: {note}")
         typer.echo(f"report: {Path(out) / 'report.html'}")

@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
 
         if mode not in ("maps", "training"):
             raise typer.BadParameter("must be 'maps' or 'training'", param_hint="--mode")
+        from pipeline.run.fallback import FallbackRules
         from pipeline.run.preflight import check_inputs, require
 
         day = None if date == "latest" else _parse_date(date, "--date")
@@ -55,7 +56,13 @@ def register(app: typer.Typer) -> None:
             day = latest_available_date(worker_catalog(plan), mode=plan.mode)
             typer.echo(f"latest day with every input: {day}")
         else:
-            check_inputs(worker_catalog(plan), day, mode=plan.mode, root=settings.sources.root)
+            check_inputs(
+                worker_catalog(plan),
+                day,
+                mode=plan.mode,
+                root=settings.sources.root,
+                rules=FallbackRules.from_sources(settings.sources),
+            )
         with open_client(settings.cluster, scheduler) as client:
             result = run_day(settings, day, client=client, force=force, plan=plan)
         typer.echo(result.summary())

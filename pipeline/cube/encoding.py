@@ -44,6 +44,7 @@ FALLBACK_BITS: Final[dict[str, int]] = {
     "lst_earlier": 4,
     "ndvi_earlier": 8,
     "et_earlier": 16,
+    "smap_not_recommended": 32,
 }
 FALLBACK_MEANINGS: Final[dict[str, str]] = {
     "smap_earlier": "SMAP from an earlier day's retrieval (its age in smap_age_days)",
@@ -51,6 +52,8 @@ FALLBACK_MEANINGS: Final[dict[str, str]] = {
     "lst_earlier": "LST from an earlier composite than the one serving the day",
     "ndvi_earlier": "NDVI from an earlier composite than the one serving the day",
     "et_earlier": "ET from an earlier composite than the one serving the day",
+    "smap_not_recommended": "SMAP retrieval without recommended quality (no recommended one "
+    "within the allowed age)",
 }
 FILL_AGE: Final = 255
 FILL_FALLBACK: Final = 255

@@ -766,6 +766,7 @@ def run_evaluation(
     write: bool = True,
     make_figures: bool = True,
     baselines: Mapping[str, str | Path] | None = None,
+    insitu: pd.DataFrame | str | Path | None = None,
 ) -> EvaluationResults:
     """Score the ensembles in ``model_dirs`` ({display name: directory}) beside SMAP.
 
@@ -776,7 +777,10 @@ def run_evaluation(
     ``out_dir`` unless ``write`` is False; ``make_figures=False`` skips the
     figures (tables only, much faster). ``baselines`` ({name: Zarr store of
     ``soil_moisture`` on the target grid, e.g. from ``dispatch.dispatch_days``})
-    are compared on the validation site-days they cover. ``train_options`` go to
+    are compared on the validation site-days they cover. With ``cube`` and ``insitu``
+    (the in-situ daily table or its Parquet file) the cube's published days are scored at
+    the validation stations by SMAP age and LST source, with a coverage table
+    (``pipeline.evaluate.fallback``). ``train_options`` go to
     ``models.train.train_ensemble`` for the CV folds. Bad input raises an
     ``EvaluationError`` (or ``ManifestError`` from the runtime) naming it.
     """
@@ -903,7 +907,12 @@ def run_evaluation(
         "Table 5: each model per split, with SMAP on the same site-days (pooled metrics; "
         "site_* over sites; CV: mean over folds)"
     )
-    if truth_world is not None or cube is not None:
+    if cube is not None and insitu is not None:
+        from pipeline.evaluate.fallback import add_fallback_sections
+
+        daily = insitu if isinstance(insitu, pd.DataFrame) else pd.read_parquet(insitu)
+        add_fallback_sections(results, cube, table, daily, storage_options=storage_options)
+    if truth_world is not None or (cube is not None and insitu is None):
         if truth_world is None or cube is None:
             raise EvaluationError("map scoring needs both --truth-world and --cube")
         from pipeline.evaluate.truth import score_world

@@ -6,7 +6,11 @@ a valid value at that pixel; the level is recorded per pixel in the cube
 
 - ``smap``: the day's own retrieval, else the newest valid retrieval of the
   ``[sources] smap_max_age_days`` days before (SMAP revisits a place every 2-3 days
-  and its swaths leave gaps); the age in days is kept per pixel.
+  and its swaths leave gaps); the age in days is kept per pixel. Where no retrieval
+  of recommended quality lies within that age (cells flagged "not recommended" every
+  day: dense forest, some water and urban fractions), the newest retrieval of any
+  quality within that age serves (``smap_not_recommended`` bit; ``[sources]
+  smap_quality_fallback``).
 - ``lst`` (maps mode): the daily product (MOD21A1D, cloud gaps), else the composite
   the training table uses (MOD11A2 8-day) serving the day, else
   ``[sources] earlier_composites`` earlier composites (``lst_composite`` and
@@ -91,6 +95,22 @@ def level_bits(level: np.ndarray, bits: Sequence[int]) -> np.ndarray:
     return lut[np.asarray(level).astype(np.intp)]
 
 
+def inflate_sd(sd: np.ndarray, age: np.ndarray | None, extra: Sequence[float]) -> np.ndarray:
+    """sqrt(sd^2 + extra[age - 1]^2) where the SMAP age is >= 1 (the last entry for older).
+
+    ``extra``: m3 m-3 for ages 1, 2, ...; empty (or no age) leaves ``sd`` unchanged.
+    """
+    if age is None or not len(extra):
+        return sd
+    a = np.asarray(age).astype(np.intp)
+    lut = np.zeros(int(FILL_AGE) + 1, dtype=np.float64)
+    for k in range(1, int(FILL_AGE)):
+        lut[k] = extra[min(k, len(extra)) - 1]
+    add = lut[a]
+    out = np.sqrt(np.asarray(sd, dtype=np.float64) ** 2 + add * add)
+    return np.where(add > 0, out, sd).astype(np.float32)
+
+
 # -- chains and their reading --------------------------------------------------------------
 @dataclass(frozen=True)
 class FallbackRules:
@@ -99,11 +119,15 @@ class FallbackRules:
     smap_max_age_days: int = 3
     lst_composite_fallback: bool = True
     earlier_composites: int = 1
+    smap_age_sd: tuple[float, ...] = ()
+    smap_quality_fallback: bool = True
 
     @classmethod
     def from_sources(cls, cfg: Any) -> FallbackRules:
         return cls(
             smap_max_age_days=int(getattr(cfg, "smap_max_age_days", cls.smap_max_age_days)),
+            smap_age_sd=tuple(float(v) for v in getattr(cfg, "smap_age_sd", ()) or ()),
+            smap_quality_fallback=bool(getattr(cfg, "smap_quality_fallback", True)),
             lst_composite_fallback=bool(
                 getattr(cfg, "lst_composite_fallback", cls.lst_composite_fallback)
             ),
@@ -230,8 +254,10 @@ def serve_smap(
     target: Grid,
     max_age: int,
     need: np.ndarray,
+    quality_fallback: bool = False,
 ) -> Served:
-    """SMAP of ``date`` else the newest valid retrieval of up to ``max_age`` days before.
+    """SMAP of ``date`` else the newest valid retrieval of up to ``max_age`` days before,
+    then (``quality_fallback``) the newest retrieval of any quality within that age.
 
     Earlier days are read only while a pixel of ``need`` (the land) is still empty.
     """
@@ -252,6 +278,29 @@ def serve_smap(
     values, age_px = newest_valid(by_age, shape, max_age)
     bit = FALLBACK_BITS["smap_earlier"]
     fallback = np.where((age_px > 0) & (age_px != AGE_NONE), np.uint8(bit), np.uint8(0))
+    low = _any_quality(src) if quality_fallback else None
+    todo = need & ~np.isfinite(values)
+    low_uses: list[LevelUse] = []
+    if low is not None and todo.any():
+        for age in range(max_age + 1):
+            if not todo.any():
+                break
+            got = _read(low, date - dt.timedelta(days=age), bounds, target)
+            if got is None:
+                continue
+            take = ~np.isfinite(values) & np.isfinite(got[0])
+            values[take] = got[0][take]
+            age_px[take] = age
+            fallback[take] = FALLBACK_BITS["smap_not_recommended"] | (bit if age else 0)
+            todo &= ~take
+            low_uses.append(
+                LevelUse(
+                    f"any quality, age {age}",
+                    tuple(str(f) for f in (getattr(got[1], "files", ()) or ())),
+                    0,
+                    int((take & need).sum()),
+                )
+            )
     uses = [
         LevelUse(
             f"age {a}",
@@ -261,7 +310,7 @@ def serve_smap(
             str(getattr(p, "note", "") or ""),
         )
         for a, p in sorted(provs.items())
-    ]
+    ] + low_uses
     first = provs.get(0, next(iter(provs.values()), None))
     served = Served(values, fallback.astype(np.uint8), np.zeros(shape, bool), uses, first)
     served.age = age_px
@@ -287,7 +336,9 @@ def serve_daily(
     """
     src = srcs[var]
     if var == "smap":
-        return serve_smap(src, date, bounds, target, rules.smap_max_age_days, need)
+        return serve_smap(
+            src, date, bounds, target, rules.smap_max_age_days, need, rules.smap_quality_fallback
+        )
     shape = target.shape
     if var == "lst":
         levels: list[_Level] = []
@@ -348,6 +399,48 @@ def serve_daily(
         return served
     stale = int(getattr(got[1], "days_stale", 0) or 0)
     return _combine([_Level("file", *got, 0, stale > 0)], shape, need)
+
+
+def chain_files(
+    var: str,
+    srcs: Mapping[str, Any],
+    composite_srcs: Mapping[str, Any],
+    date: dt.date,
+    rules: FallbackRules,
+) -> list[tuple[str, Any]]:
+    """The levels of ``var``'s chain that have a file for ``date`` (no pixel read), in order:
+    [(label, Provenance)]. Empty: nothing can serve the input on that day."""
+    src = srcs.get(var)
+    if src is None:
+        return []
+    if var == "smap":
+        out = []
+        for age in range(rules.smap_max_age_days + 1):
+            prov = src.available(date - dt.timedelta(days=age))
+            if prov is not None:
+                out.append((f"age {age}", prov))
+        return out
+    levels: list[tuple[str, Any]] = []
+    prov = src.available(date)
+    if prov is not None:
+        levels.append(("daily" if _period_days(src) <= 1 else "composite", prov))
+    comp = composite_srcs.get(var)
+    if var == "lst" and _period_days(src) <= 1 and rules.lst_composite_fallback and comp:
+        cprov = comp.available(date)
+        if cprov is not None:
+            levels.append(("composite", cprov))
+    return levels
+
+
+def _any_quality(src: Any) -> Any:
+    """A copy of a SMAP source that keeps retrievals of any quality (None: not a filter)."""
+    import copy
+
+    if getattr(src, "quality", None) != "recommended":
+        return None
+    low = copy.copy(src)
+    low.quality = "any"
+    return low
 
 
 def _period_days(src: Any) -> int:

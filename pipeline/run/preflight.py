@@ -77,13 +77,21 @@ def check_model(settings: Settings, model_dir: str | os.PathLike[str] | None = N
         )
 
 
-def check_inputs(catalog: Any, date: dt.date, *, mode: str = "maps", root: str = "") -> None:
-    """The daily inputs and the land cover serve ``date`` (``RunError`` otherwise)."""
+def check_inputs(
+    catalog: Any, date: dt.date, *, mode: str = "maps", root: str = "", rules: Any = None
+) -> None:
+    """Some level of each daily input's fallback chain, and the land cover, serve ``date``
+    (``RunError`` otherwise; ``rules``: the ``[sources]`` chains, default ones when None)."""
+    from pipeline.run.fallback import FallbackRules, chain_files
     from pipeline.run.tile import DAILY
     from pipeline.run.workers import sources_by_variable
 
     srcs = sources_by_variable(catalog.sources(mode))
-    missing = [v for v in (*DAILY, "landcover") if v not in srcs or not srcs[v].available(date)]
+    comp = sources_by_variable(catalog.sources("training")) if mode == "maps" else {}
+    chains = rules if rules is not None else FallbackRules()
+    missing = [v for v in DAILY if not chain_files(v, srcs, comp, date, chains)]
+    if "landcover" not in srcs or not srcs["landcover"].available(date):
+        missing.append("landcover")
     if not missing:
         return
     where = f" under {root}" if root else ""

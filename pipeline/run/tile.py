@@ -38,7 +38,7 @@ from grids.tiling import Tile
 from models.features import FEATURE_NAMES
 from models.variables import daily_names, feature_variables, variables
 from pipeline.cube import FLAG_BITS, encode_tile, write_region
-from pipeline.run.fallback import FallbackRules, LevelUse, Served, serve_daily
+from pipeline.run.fallback import FallbackRules, LevelUse, Served, inflate_sd, serve_daily
 from pipeline.run.plan import RunPlan, tile_bounds_deg
 from pipeline.run.static import STATIC_CODES, STATIC_FLOAT, read_static
 from pipeline.run.workers import catalog_sources, sources_by_variable, worker_catalog, worker_model
@@ -242,6 +242,8 @@ def make_tile(plan: RunPlan, tile: Tile, date: dt.date) -> TileResult:
     t1 = time.perf_counter()
     model = worker_model(plan)
     mean, sd, spread, predicted = predict_tile(model, feat)
+    # Older SMAP, larger error: the sd grows with the age (``[sources] smap_age_sd``).
+    sd = inflate_sd(sd, feat.smap_age, FallbackRules.from_sources(plan.sources).smap_age_sd)
     t2 = time.perf_counter()
     flags = quality_flags(feat)
     # A land pixel the model could not predict (e.g. non-finite output) counts as missing.
