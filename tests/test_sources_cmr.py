@@ -17,6 +17,7 @@ from _writers_sources import REGION, write_smap
 from models import variables
 from pipeline.cli import main
 from pipeline.sources import cmr
+from pipeline.sources import fetch as fetch_mod
 from pipeline.sources.fetch import (
     ARCHIVE,
     FetchError,
@@ -251,6 +252,32 @@ def test_wrong_token_is_401_naming_the_url(ed: Earthdata, tmp_path: Path) -> Non
     msg = str(err.value)
     assert "HTTP 401" in msg and "refused" in msg and name in msg
     assert not list(tmp_path.rglob("*.h5*"))
+
+
+def test_no_token_on_a_protected_url_is_401_naming_the_variable(
+    ed: Earthdata, tmp_path: Path
+) -> None:
+    name, url, _ = _one_file(ed)
+    with pytest.raises(FetchError) as err:
+        download(url, tmp_path / name, backoff=_no_wait())
+    assert "HTTP 401" in str(err.value) and "EARTHDATA_TOKEN" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed"),
+    [
+        ("https://data.lpdaac.earthdatacloud.nasa.gov/lp-prod-protected/b.h5", True),
+        ("https://urs.earthdata.nasa.gov/oauth/authorize?client_id=x", True),
+        ("https://lp-prod-protected.s3.us-west-2.amazonaws.com/b.h5?X-Amz-Signature=s", False),
+        ("https://d1abcd.cloudfront.net/b.h5?Signature=s", False),
+        ("http://data.lpdaac.earthdatacloud.nasa.gov/lp-prod-protected/b.h5", False),
+        ("https://earthdatacloud.nasa.gov.evil.example/b.h5", False),
+    ],
+)
+def test_which_redirect_targets_receive_the_token(target: str, allowed: bool) -> None:
+    origin = "https://data.lpdaac.earthdatacloud.nasa.gov/lp-prod-protected/a.h5"
+    assert fetch_mod._auth_allowed(origin, target) is allowed
 
 
 def _one_file(ed: Earthdata) -> tuple[str, str, bytes]:

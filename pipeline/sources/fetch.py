@@ -39,6 +39,7 @@ import netrc
 import os
 import re
 import shutil
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -83,6 +84,7 @@ URS_URL = "https://urs.earthdata.nasa.gov"
 URS_HOST = "urs.earthdata.nasa.gov"
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
+S3_CREDENTIALS_TTL_S = 50 * 60  # the DAACs' temporary keys last one hour
 AUTH_HOST_SUFFIXES = (".earthdatacloud.nasa.gov", ".earthdata.nasa.gov")
 """Hosts (over HTTPS) that may receive the bearer token after a redirect."""
 
@@ -627,14 +629,17 @@ def _fetch_nasa(
             f"{start}..{end}{where} ({len(granules)} granule(s) found){note}",
         )
     creds: dict[str, str] | None = None
+    creds_at = 0.0
     out = []
     for day, url, g in picks:
         dest = root / coll.folder / coll.label / f"{day:%Y.%m.%d}" / _basename(url)
         info = g.file(url)
         size, checksum = (info.size, info.checksum) if info else (None, None)
         if access == "s3":
-            if creds is None and not dest.exists():
+            stale = time.monotonic() - creds_at > S3_CREDENTIALS_TTL_S
+            if (creds is None or stale) and not dest.exists():
                 creds = s3_credentials(coll.s3_credentials, tok, session=sess, backoff=bo)
+                creds_at = time.monotonic()
             if creds is not None:
                 download_s3(url, dest, creds, endpoint_url=s3_endpoint_url, size=size,
                             checksum=checksum, backoff=bo)  # fmt: skip
