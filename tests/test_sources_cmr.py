@@ -206,6 +206,22 @@ def test_smap_newest_release_of_each_day_reads_back(ed: Earthdata, tmp_path: Pat
     assert np.nanmax(nr.data) == pytest.approx(0.2)
 
 
+def test_a_granule_ending_at_the_first_midnight_is_not_taken() -> None:
+    def granule(day: dt.date, end: dt.datetime) -> cmr.Granule:
+        name = _tiled("VNP21A1D", "002", day, "h10v05", "2024170000000")
+        begin = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        return cmr.Granule(name, begin, end, (f"https://x/{name}",), ())
+
+    before = DAY - dt.timedelta(days=1)
+    midnight = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+    picks = fetch_mod._pick(
+        ARCHIVE["VNP21A1D"],
+        [granule(before, midnight), granule(DAY, midnight + dt.timedelta(days=1))],
+        DAY, DAY, {"h10v05"}, s3=False,
+    )  # fmt: skip
+    assert [p[0] for p in picks] == [DAY]
+
+
 def test_missing_token_is_one_line_before_any_network_call(ed: Earthdata, tmp_path: Path) -> None:
     with pytest.raises(MissingTokenError) as err:
         fetch("VNP21A1D", DAY, DAY, tmp_path, cmr_url=_cmr(ed), backoff=_no_wait())

@@ -569,7 +569,10 @@ def _pick(
 ) -> list[tuple[dt.date, str, cmr.Granule]]:
     """The data link of the newest production per (day, tile), or per day for SMAP."""
     best: dict[tuple[dt.date, str], tuple[Any, str, cmr.Granule]] = {}
+    first = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
     for g in granules:
+        if g.end is not None and g.end <= first:  # CMR's overlap includes touching ends
+            continue
         for url in g.s3 if s3 else g.https:
             name = _basename(url)
             if not name.endswith(coll.extension):
