@@ -23,7 +23,7 @@ Why plain ``requests`` and not ``earthaccess`` 0.17 (measured, see docs/data-lay
 "Fetching"): earthaccess's login contacts urs.earthdata.nasa.gov and its search goes to the
 operational CMR, so neither runs against a local emulator without patching its internals;
 its download writes atomically but does not retry, resume, or check sizes and checksums;
-and it adds nine packages to the install (import 2.3 s against 0.6 s for requests). What
+and it adds nine packages to the install (import about 2 s against 0.6 s for requests). What
 smdown needs of it is one paged GET and a bearer header.
 """
 
