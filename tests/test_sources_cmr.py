@@ -325,6 +325,26 @@ def test_a_server_ignoring_range_restarts_cleanly(ed: Earthdata, tmp_path: Path)
     assert dest.read_bytes() == data
 
 
+def test_a_body_broken_after_its_last_byte_is_complete(
+    ed: Earthdata, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry's Range starts at the end: the server's 416 says the part is whole."""
+    name, url, data = _one_file(ed)
+    real = fetch_mod._chunks
+
+    def then_reset(r: object) -> Iterator[bytes]:
+        yield from real(r)
+        if not any("Range" in x.headers for x in ed.log if x.server == "dl"):
+            raise ConnectionResetError("reset after the last byte")
+
+    monkeypatch.setattr(fetch_mod, "_chunks", then_reset)
+    bo = _no_wait()
+    assert download(url, tmp_path / name, token=TOKEN, size=len(data), backoff=bo)
+    assert (tmp_path / name).read_bytes() == data and bo.waits == [1.0]
+    dl = [x for x in ed.log if x.server == "dl"]
+    assert len(dl) == 2 and dl[1].headers["Range"] == f"bytes={len(data)}-"
+
+
 def test_503_then_success_honours_retry_after(ed: Earthdata, tmp_path: Path) -> None:
     name, url, data = _one_file(ed)
     key = url.removeprefix(ed.data_url)

@@ -285,7 +285,10 @@ def _attempt(sess: Any, url: str, part: Path, token: str | None) -> None:
     except requests.RequestException as exc:
         raise _Transient(f"{type(exc).__name__}: {exc}") from exc
     with r:
-        if r.status_code == 416 and have:  # the part is already as long as the file, or more
+        if r.status_code == 416 and have:
+            m = re.match(r"\s*bytes \*/(\d+)", r.headers.get("Content-Range", ""))
+            if m is not None and int(m[1]) == have:  # every byte was there already
+                return
             part.unlink()
             raise _Transient("range not satisfiable: restarting from the first byte")
         if r.status_code in RETRY_STATUS:
