@@ -469,6 +469,8 @@ def nearest_index(src: Grid, dst: Grid) -> ResampleIndex:
         cols, vc = _to_index(px, src.width)
         rows, vr = _to_index(py, src.height)
         idx = _make_index(rows, cols, vr, vc, src.shape, dst.shape, key)
+    elif _HAVE_NUMBA and max(src.shape) < 2**31:
+        idx = _index_2d_fused(src, dst, key)
     else:
         px, py = _src_pixel_coords(src, dst)
         cols, vc = _to_index(px, src.width)
@@ -476,6 +478,85 @@ def nearest_index(src: Grid, dst: Grid) -> ResampleIndex:
         idx = _make_index(rows, cols, vr & vc, None, src.shape, dst.shape, key)
     _nearest_cache.put(ck, idx)
     return idx
+
+
+def _index_2d_fused(src: Grid, dst: Grid, key: str) -> ResampleIndex:
+    """``nearest_index`` of a 2-D case in one compiled pass over the target pixels.
+
+    The same float64 arithmetic as ``_src_pixel_coords``, ``_to_index`` and
+    ``_make_index`` (inverse geotransform, floor(p + 1e-10), validity), without their
+    dozen temporaries of the tile's size: the indices are identical
+    (tests/test_grids_resample.py compares both paths).
+    """
+    centres = _centres_in(dst, src.crs)
+    ia, ib, ic, id_, ie, if_ = _inv_gt(src.transform)
+    h, w = dst.shape
+    rows = np.empty((h, w), np.int32)
+    cols = np.empty((h, w), np.int32)
+    valid = np.empty((h, w), np.bool_)
+    flat = np.empty((h, w), np.intp)
+    n_valid = _nearest_2d_kernel(
+        centres.xs, centres.ys, ia, ib, ic, id_, ie, if_, src.height, src.width,
+        rows, cols, valid, flat,
+    )  # fmt: skip
+    for a in (rows, cols, valid, flat):
+        a.setflags(write=False)
+    coverage = int(n_valid) / (h * w)
+    return ResampleIndex(rows, cols, valid, None, src.shape, dst.shape, coverage, key, flat)
+
+
+try:
+    from numba import njit as _njit
+
+    _HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dependency; the numpy path stays
+    _HAVE_NUMBA = False
+
+if _HAVE_NUMBA:
+
+    @_njit(nogil=True, cache=True, error_model="numpy")
+    def _nearest_2d_kernel(
+        xs: np.ndarray,
+        ys: np.ndarray,
+        ia: float,
+        ib: float,
+        ic: float,
+        id_: float,
+        ie: float,
+        if_: float,
+        src_h: int,
+        src_w: int,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        valid: np.ndarray,
+        flat: np.ndarray,
+    ) -> int:
+        h, w = rows.shape
+        n_valid = 0
+        for i in range(h):
+            for j in range(w):
+                x = xs[i, j]
+                y = ys[i, j]
+                px = ic + x * ia + y * ib
+                py = if_ + x * id_ + y * ie
+                cx = np.floor(px + GDAL_NEAREST_EPS)
+                cy = np.floor(py + GDAL_NEAREST_EPS)
+                ok = (
+                    np.isfinite(px)
+                    and px >= 0.0
+                    and cx < src_w
+                    and np.isfinite(py)
+                    and py >= 0.0
+                    and cy < src_h
+                )
+                r = int(cy) if ok else 0
+                c = int(cx) if ok else 0
+                rows[i, j] = r
+                cols[i, j] = c
+                valid[i, j] = ok
+                flat[i, j] = r * src_w + c
+                n_valid += ok
+        return n_valid
 
 
 def nearest_points(
@@ -534,6 +615,10 @@ def index_for_window(index: ResampleIndex, window: tuple[int, int, int, int]) ->
     r0, r1, c0, c1 = (int(v) for v in window)
     if r1 <= r0 or c1 <= c0:
         raise GridError(f"empty source window {window!r}")
+    ck = ("window", index.key, str((r0, r1, c0, c1)))
+    hit = _nearest_cache.get(ck)  # a tile's sources read the same windows every day
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
     key = _digest(index.key, "window", r0, r1, c0, c1)
     shape = (r1 - r0, c1 - c0)
     if index.separable:
@@ -542,11 +627,14 @@ def index_for_window(index: ResampleIndex, window: tuple[int, int, int, int]) ->
         cols = index.cols - c0
         vr = index.valid_rows & (rows >= 0) & (rows < shape[0])
         vc = index.valid_cols & (cols >= 0) & (cols < shape[1])
-        return _make_index(rows, cols, vr, vc, shape, index.dst_shape, key)
-    rows = index.rows - r0
-    cols = index.cols - c0
-    v = index.valid_rows & (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
-    return _make_index(rows, cols, v, None, shape, index.dst_shape, key)
+        out = _make_index(rows, cols, vr, vc, shape, index.dst_shape, key)
+    else:
+        rows = index.rows - r0
+        cols = index.cols - c0
+        v = index.valid_rows & (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+        out = _make_index(rows, cols, v, None, shape, index.dst_shape, key)
+    _nearest_cache.put(ck, out)
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -589,3 +589,32 @@ def test_normalize_crs_is_cached_and_still_refuses_bad_text() -> None:
     for _ in range(2):
         with pytest.raises(CRSError, match="cannot parse CRS"):
             normalize_crs("+proj=nonsense")
+
+
+def test_fused_2d_index_equals_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled 2-D index builder gives the numpy path's arrays on cross-CRS cases
+    (MODIS sinusoidal, EASE-Grid 2.0, Albers sources onto EPSG:4326 windows, edges)."""
+    from grids import resample as rs
+    from grids.named import modis_tile_grid, named_grid
+
+    g = named_grid("conus-90m")
+    albers = Grid("EPSG:5070", (240.0, 0.0, -400_000.0, 0.0, -240.0, 1_700_000.0), (900, 900))
+    cases = [
+        (modis_tile_grid(10, 5, 500), g.crop((-99.0, 35.0, -96.5, 36.0))),
+        (modis_tile_grid(9, 4, 1000), g.crop((-105.0, 44.0, -103.0, 45.5))),
+        (albers, g.crop((-100.5, 38.0, -98.0, 40.0))),
+        (modis_tile_grid(10, 5, 250), g.window(100, 101, 100, 101)),
+    ]
+    for src, dst in cases:
+        rs.clear_caches()
+        fused = rs.nearest_index(src, dst)
+        rs.clear_caches()
+        with monkeypatch.context() as m:
+            m.setattr(rs, "_HAVE_NUMBA", False)
+            ref = rs.nearest_index(src, dst)
+        rs.clear_caches()
+        assert not fused.separable and not ref.separable
+        for a, b in ((fused.rows, ref.rows), (fused.cols, ref.cols), (fused.valid, ref.valid)):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+        assert np.array_equal(fused._flat, ref._flat) and fused.coverage == ref.coverage
+        assert not fused.rows.flags.writeable
