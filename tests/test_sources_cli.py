@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +37,29 @@ def test_check_prints_every_variable(world: Path, capsys: pytest.CaptureFixture[
         == 0
     )
     assert "MOD11A2" in capsys.readouterr().out
+
+
+def test_check_names_the_fallback_and_counts_pixels_per_level(
+    world: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from _writers_sources import REGION
+
+    # The day after the world's last: no SMAP, daily LST or CHIRPS file of its own.
+    monkeypatch.setenv("SMDOWN__GRID__REGION", json.dumps(list(REGION)))
+    args = ["sources", "check", "--date", "2020-06-03", "--root", str(world), "--pixels"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "fallback" in out and "SMAP 1 day(s) old" in out and "MOD11A2 composite" in out
+    assert "missing: precip" in out  # rain has no fallback
+    pixels = {
+        line.split(":")[0].strip(): line for line in out.splitlines() if line.startswith("  ")
+    }
+    assert "age 1 " in pixels["smap"] and pixels["smap"].endswith("missing 0 of 10000")
+    assert "composite " in pixels["lst"] and pixels["lst"].endswith("missing 0 of 10000")
+    assert "cannot be read" in pixels["precip"] or "no file" in pixels["precip"]
+    monkeypatch.setenv("SMDOWN__SOURCES__SMAP_MAX_AGE_DAYS", "0")
+    assert main(args[:-1]) == 0
+    assert "missing: smap, precip" in capsys.readouterr().out
 
 
 def test_check_reports_missing_and_can_fail(

@@ -30,6 +30,8 @@ the value came from a composite past its own period (padded or earlier).
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,21 +174,57 @@ Reader = Callable[[Any, dt.date], tuple[np.ndarray, Any] | None]
 """(source, date) -> (values on the tile grid, Provenance), or None when nothing serves."""
 
 
+_CACHE: OrderedDict[tuple[Any, ...], tuple[np.ndarray, Any]] = OrderedDict()
+_CACHE_SIZE = 24
+_CACHE_LOCK = threading.Lock()
+
+
 def _read(src: Any, date: dt.date, bounds: Any, target: Grid) -> tuple[np.ndarray, Any] | None:
-    """``src`` on ``date`` sampled to ``target``; None when no file serves, NaN when empty."""
+    """``src`` on ``date`` sampled to ``target``; None when no file serves, NaN when empty.
+
+    Kept in a small per-process cache keyed by the serving files and the window: the
+    days of a backfill read the same earlier SMAP retrievals and composites again.
+    """
     from pipeline.sources.base import MissingInputError
     from pipeline.sources.sample import sample
 
+    prov0 = src.available(date)
+    if prov0 is None:
+        return None
+    key = (
+        type(src).__name__,
+        getattr(src, "variable", ""),
+        getattr(src, "quality", None),
+        tuple(prov0.files or ()),
+        prov0.composite_start,
+        int(getattr(prov0, "days_stale", 0) or 0),
+        tuple(bounds),
+        target.key(),
+    )
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
     try:
         native = src.native(date, bounds)
+        got = (sample(native, target), native.provenance)
     except MissingInputError as exc:
-        prov = src.available(date)
-        if prov is None:
-            return None
         # The file exists but holds no valid value over the tile (a swath gap).
         empty = np.full(target.shape, np.nan, dtype=np.float32)
-        return empty, prov.with_note(f"no valid value over this tile: {exc.problem}")
-    return sample(native, target), native.provenance
+        got = (empty, prov0.with_note(f"no valid value over this tile: {exc.problem}"))
+    got[0].setflags(write=False)
+    with _CACHE_LOCK:
+        _CACHE[key] = got
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return got
+
+
+def clear_cache() -> None:
+    """Forget the sampled inputs of this process (tests)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
 
 
 def _combine(levels: list[_Level], shape: tuple[int, int], need: np.ndarray) -> Served:
@@ -349,7 +387,8 @@ def serve_daily(
             levels.append(_Level("daily" if daily_period else "composite", *got, 0, stale > 0))
         comp = composite_srcs.get(var)
         todo = need if got is None else need & ~np.isfinite(got[0])
-        if daily_period and rules.lst_composite_fallback and comp is not None and todo.any():
+        has_comp = comp is not None and _period_days(comp) > 1  # NOAA-20/21: daily only
+        if daily_period and rules.lst_composite_fallback and has_comp and todo.any():
             levels += _composite_levels(
                 comp,
                 date,
@@ -425,7 +464,13 @@ def chain_files(
     if prov is not None:
         levels.append(("daily" if _period_days(src) <= 1 else "composite", prov))
     comp = composite_srcs.get(var)
-    if var == "lst" and _period_days(src) <= 1 and rules.lst_composite_fallback and comp:
+    if (
+        var == "lst"
+        and _period_days(src) <= 1
+        and rules.lst_composite_fallback
+        and comp is not None
+        and _period_days(comp) > 1
+    ):
         cprov = comp.available(date)
         if cprov is not None:
             levels.append(("composite", cprov))

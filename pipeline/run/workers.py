@@ -45,10 +45,13 @@ def worker_model(plan: RunPlan) -> Any:
 
 
 def clear_worker_caches() -> None:
-    """Forget cached catalogs and models of this process (tests)."""
+    """Forget cached catalogs, models and sampled inputs of this process (tests)."""
+    from pipeline.run.fallback import clear_cache
+
     with _LOCK:
         _CATALOGS.clear()
         _MODELS.clear()
+    clear_cache()
 
 
 def sources_by_variable(sources: Any) -> dict[str, Any]:
