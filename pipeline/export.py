@@ -423,11 +423,9 @@ def _export_png(
     bar.set_label("soil moisture (m3 m-3)")
     model = f"{attrs.get('model_arch', '?')}-{str(attrs.get('model_manifest_hash', ''))[:12]}"
     status = {1: "provisional", 2: "final"}.get(cube.day_status(date), "?")
-    ax.set_title(f"smdown soil moisture 0-5 cm, {date.isoformat()} ({status}), model {model}")
+    title = f"smdown soil moisture 0-5 cm, {date.isoformat()} ({status}), model {model}"
     source_line = inputs_line(root, t, (y0, y1, x0, x1), step, flags)
-    if source_line:
-        ax.text(0.5, 1.005, source_line, transform=ax.transAxes, ha="center", va="bottom",
-                fontsize="small")  # fmt: skip
+    ax.set_title(title + (f"\n{source_line}" if source_line else ""), fontsize="medium")
     geographic = grid.is_geographic
     if geographic:  # equal ground distances along both axes at the map's centre
         ax.set_aspect(1.0 / max(0.1, float(np.cos(np.radians((south + north) / 2)))))

@@ -39,6 +39,7 @@ NO_FALLBACK = {
     "smap_quality_fallback": False,
     "lst_composite_fallback": False,
     "earlier_composites": 0,
+    "neighbour_fill_pixels": 0,
 }
 # Position weights of the formula model (nine features in the paper's order).
 WEIGHTS = np.array([0.9, 0.05, -0.002, 0.004, 0.0007, 0.0011, -0.003, 0.01, 0.00002])

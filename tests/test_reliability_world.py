@@ -111,6 +111,7 @@ def config(
             "root": str(world_dir or world()),
             "smap_max_age_days": 0,
             "smap_quality_fallback": False,
+            "neighbour_fill_pixels": 0,
         },
         "grid": {"name": "conus-90m", "region": list(REGION), "tile_size": TILE},
         "models": {"dir": str(models or model_dir().parent), "arch": "rf"},

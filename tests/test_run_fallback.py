@@ -35,6 +35,7 @@ from pipeline.run.fallback import (
     first_valid,
     inflate_sd,
     level_bits,
+    nearest_fill,
     newest_valid,
     serve_smap,
 )
@@ -249,6 +250,29 @@ def test_newest_valid_keeps_the_age_and_respects_the_maximum() -> None:
     assert np.isnan(values[0, 2]) and age.dtype == np.uint8
 
 
+def test_nearest_fill_takes_the_closest_value_within_the_limit() -> None:
+    nan = np.nan
+    v = np.array([[0.1, nan, nan, nan, 0.5]], dtype=np.float32)
+    need = np.array([[True, True, True, True, False]])
+    out, filled = nearest_fill(v, need, max_pixels=1)
+    np.testing.assert_array_equal(out, np.array([[0.1, 0.1, nan, 0.5, 0.5]], np.float32))
+    assert filled.tolist() == [[False, True, False, True, False]]
+    out, filled = nearest_fill(v, need, max_pixels=0)
+    assert out is v and not filled.any()
+
+
+def test_a_gap_beyond_the_chain_is_filled_from_the_nearest_pixel(tmp_path: Path) -> None:
+    plan, res = _make(tmp_path, smap_max_age_days=1, neighbour_fill_pixels=40)
+    ds = open_cube(plan.cube.url).sel(time=str(DAY))
+    col = _col((GAP_WEST + GAP_EAST) / 2)  # 12 pixels from the gap's edges
+    fb = ds.input_fallback.fillna(255).values.astype(np.uint8)
+    land = ~np.isnan(ds.soil_moisture.values[:, col])
+    assert res.coverage == 1.0 and land.mean() > 0.9
+    assert (fb[land, col] & FALLBACK_BITS["neighbour"]).all()
+    assert (ds.smap_age_days.values[land, col] == 0).all()  # the neighbour's age (today's)
+    assert not (fb[:, _col(-97.50)] & FALLBACK_BITS["neighbour"]).any()
+
+
 def test_sd_grows_with_the_smap_age_in_quadrature() -> None:
     sd = np.full((1, 5), 0.02, dtype=np.float32)
     age = np.array([[0, 1, 2, 5, AGE_NONE]], dtype=np.uint8)
@@ -337,7 +361,9 @@ def test_without_fallback_the_gap_is_missing_and_named_with_pixel_counts(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="pipeline.run.day"):
-        plan, res = _make(tmp_path, smap_max_age_days=1, lst_composite_fallback=False)
+        plan, res = _make(
+            tmp_path, smap_max_age_days=1, lst_composite_fallback=False, neighbour_fill_pixels=0
+        )
     ds = open_cube(plan.cube.url).sel(time=str(DAY))
     col = _col((GAP_WEST + GAP_EAST) / 2)
     flags = ds.quality_flag.values.astype(np.int64)

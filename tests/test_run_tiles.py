@@ -184,6 +184,9 @@ def _settings(root: Path, **output: Any) -> Settings:
         grid={"name": "conus-90m", "tile_size": 128},
         output={"store": str(root), "chunk_size": 64, "first_year": 2020, **output},
         models={"dir": str(root / "models"), "arch": "dense"},
+        # The fake SMAP's swath gap is the same band every day; these tests keep it a gap
+        # (no nearest-pixel fill; the fallback chains are tested in test_run_fallback.py).
+        sources={"neighbour_fill_pixels": 0},
     )
 
 

@@ -45,6 +45,7 @@ FALLBACK_BITS: Final[dict[str, int]] = {
     "ndvi_earlier": 8,
     "et_earlier": 16,
     "smap_not_recommended": 32,
+    "neighbour": 64,
 }
 FALLBACK_MEANINGS: Final[dict[str, str]] = {
     "smap_earlier": "SMAP from an earlier day's retrieval (its age in smap_age_days)",
@@ -54,6 +55,8 @@ FALLBACK_MEANINGS: Final[dict[str, str]] = {
     "et_earlier": "ET from an earlier composite than the one serving the day",
     "smap_not_recommended": "SMAP retrieval without recommended quality (no recommended one "
     "within the allowed age)",
+    "neighbour": "an input taken from the nearest pixel holding a value (no level of its "
+    "chain had one at the pixel; within [sources] neighbour_fill_pixels)",
 }
 FILL_AGE: Final = 255
 FILL_FALLBACK: Final = 255

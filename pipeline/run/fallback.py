@@ -20,6 +20,10 @@ a valid value at that pixel; the level is recorded per pixel in the cube
   products' latency by the one padding rule, ``pipeline.sources.padding``), else the
   earlier composites (``ndvi_earlier``/``et_earlier``).
 - any other daily input (``precip``): its own file only.
+- last, for every daily input: a land pixel that no level served takes the value of
+  the nearest pixel of the tile holding one, at most ``[sources] neighbour_fill_pixels``
+  away (``neighbour`` bit): permanent product gaps (MOD16 ET over wetlands, a SMAP
+  cell never retrieved in the allowed age).
 
 ``first_valid`` and ``newest_valid`` are the pure per-pixel kernels; ``serve_daily``
 reads the levels of one tile (only as many as the tile's land pixels need) and
@@ -97,6 +101,28 @@ def level_bits(level: np.ndarray, bits: Sequence[int]) -> np.ndarray:
     return lut[np.asarray(level).astype(np.intp)]
 
 
+def nearest_fill(
+    values: np.ndarray, need: np.ndarray, max_pixels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the ``need`` pixels that are NaN from the nearest finite pixel within
+    ``max_pixels`` (Euclidean, in pixels). Returns (values, filled bool)."""
+    filled = np.zeros(values.shape, dtype=bool)
+    holes = need & ~np.isfinite(values)
+    if max_pixels <= 0 or not holes.any():
+        return values, filled
+    valid = np.isfinite(values)
+    if not valid.any():
+        return values, filled
+    from scipy.ndimage import distance_transform_edt
+
+    dist, (ri, ci) = distance_transform_edt(~valid, return_indices=True)
+    take = holes & (dist <= max_pixels)
+    out = np.array(values, dtype=np.float32, copy=True)
+    out[take] = values[ri[take], ci[take]]
+    filled[take] = True
+    return out, filled
+
+
 def inflate_sd(sd: np.ndarray, age: np.ndarray | None, extra: Sequence[float]) -> np.ndarray:
     """sqrt(sd^2 + extra[age - 1]^2) where the SMAP age is >= 1 (the last entry for older).
 
@@ -123,6 +149,7 @@ class FallbackRules:
     earlier_composites: int = 1
     smap_age_sd: tuple[float, ...] = ()
     smap_quality_fallback: bool = True
+    neighbour_fill_pixels: int = 0
 
     @classmethod
     def from_sources(cls, cfg: Any) -> FallbackRules:
@@ -130,6 +157,7 @@ class FallbackRules:
             smap_max_age_days=int(getattr(cfg, "smap_max_age_days", cls.smap_max_age_days)),
             smap_age_sd=tuple(float(v) for v in getattr(cfg, "smap_age_sd", ()) or ()),
             smap_quality_fallback=bool(getattr(cfg, "smap_quality_fallback", True)),
+            neighbour_fill_pixels=int(getattr(cfg, "neighbour_fill_pixels", 0)),
             lst_composite_fallback=bool(
                 getattr(cfg, "lst_composite_fallback", cls.lst_composite_fallback)
             ),
@@ -366,7 +394,34 @@ def serve_daily(
     rules: FallbackRules,
     need: np.ndarray,
 ) -> Served:
-    """The chain of one daily input on a tile (see the module docstring).
+    """The chain of one daily input on a tile (see the module docstring), ending with the
+    nearest-pixel fill of the land pixels no level served (``neighbour`` bit)."""
+    served = _serve_levels(var, srcs, composite_srcs, date, bounds, target, rules, need)
+    values, filled = nearest_fill(served.values, need, rules.neighbour_fill_pixels)
+    if filled.any():
+        served.values = values
+        served.fallback = served.fallback | np.where(
+            filled, np.uint8(FALLBACK_BITS["neighbour"]), np.uint8(0)
+        ).astype(np.uint8)
+        served.levels.append(LevelUse("neighbour", (), 0, int(filled.sum())))
+        if served.age is not None:  # the neighbour's SMAP age comes along
+            age = np.where(served.age == AGE_NONE, np.nan, served.age).astype(np.float32)
+            age, _ = nearest_fill(age, need, rules.neighbour_fill_pixels)
+            served.age = np.where(np.isfinite(age), age, AGE_NONE).astype(np.uint8)
+    return served
+
+
+def _serve_levels(
+    var: str,
+    srcs: Mapping[str, Any],
+    composite_srcs: Mapping[str, Any],
+    date: dt.date,
+    bounds: Any,
+    target: Grid,
+    rules: FallbackRules,
+    need: np.ndarray,
+) -> Served:
+    """The levels of one daily input's chain on a tile (before the nearest-pixel fill).
 
     ``srcs``: the run's sources (maps mode); ``composite_srcs``: the training-mode sources,
     whose LST is the composite the daily LST falls back to. ``need``: the land pixels (the
