@@ -30,7 +30,14 @@ from grids.mask import LAND, OUTSIDE
 from grids.tiling import Tile
 from models.variables import categorical_names, static_feature_names, variable, variables
 from pipeline.cube import StoreSpec, hold_lock, lock_path
-from pipeline.cube.store import compressor, coordinate_attrs, grid_mapping_attrs
+from pipeline.cube.store import (
+    consolidate,
+    coordinate_attrs,
+    create_array,
+    grid_mapping_attrs,
+    open_group,
+    store_exists,
+)
 from pipeline.errors import PublishGuardError
 from pipeline.run.plan import RunPlan, tile_bounds_deg
 from pipeline.run.tasks import gather_tasks
@@ -137,7 +144,7 @@ def make_static_tile(plan: RunPlan, tile: Tile) -> StaticTileResult:
     store = plan.static.zarr_store()
     r0, r1, c0, c1 = tile.window
     for name in STATIC_ARRAYS:
-        arr = zarr.open_array(store, path=name, mode="r+", write_empty_chunks=False)
+        arr = zarr.open_array(store, path=name, mode="r+", config={"write_empty_chunks": False})
         arr[r0:r1, c0:c1] = arrays[name]
     c = plan.layout.chunk
     land = arrays["surface"] == LAND
@@ -154,7 +161,7 @@ def _create_template(plan: RunPlan) -> None:
     lay = plan.layout
     grid = lay.grid
     ydim, xdim = lay.spatial_dims
-    root = zarr.open_group(plan.static.zarr_store(), mode="w")
+    root = zarr.open_group(plan.static.zarr_store(), mode="w", zarr_format=2)
     root.attrs.update(
         {
             "title": "smdown static 90 m stack (nearest-neighbour from native grids)",
@@ -167,33 +174,49 @@ def _create_template(plan: RunPlan) -> None:
     )
     for name in STATIC_ARRAYS:
         dtype, fill = _dtype_fill(name)
-        arr = root.create_dataset(
+        create_array(
+            root,
             name,
-            shape=grid.shape,
-            chunks=lay.chunks[1:],
-            dtype=dtype,
-            fill_value=fill,
-            compressor=compressor(),
-            write_empty_chunks=False,
+            (ydim, xdim),
+            grid.shape,
+            lay.chunks[1:],
+            dtype,
+            fill,
+            {"grid_mapping": "spatial_ref"},
         )
-        arr.attrs.update({"_ARRAY_DIMENSIONS": [ydim, xdim], "grid_mapping": "spatial_ref"})
     cattrs = coordinate_attrs(lay)
     for dim, values in ((ydim, grid.y_coords()), (xdim, grid.x_coords())):
-        c = root.create_dataset(dim, data=values, chunks=(len(values),), compressor=None)
-        c.attrs.update({**cattrs[dim], "_ARRAY_DIMENSIONS": [dim]})
-    gm = root.create_dataset("spatial_ref", shape=(), dtype=np.int32, fill_value=None)
-    gm[...] = 0
-    gm.attrs.update({**grid_mapping_attrs(grid), "_ARRAY_DIMENSIONS": []})
+        create_array(
+            root,
+            dim,
+            (dim,),
+            values.shape,
+            values.shape,
+            np.dtype(np.float64),
+            None,
+            cattrs[dim],
+            data=values.astype(np.float64),
+            compressed=False,
+        )
+    create_array(
+        root,
+        "spatial_ref",
+        (),
+        (),
+        (),
+        np.dtype(np.int32),
+        None,
+        grid_mapping_attrs(grid),
+        data=np.zeros((), dtype=np.int32),
+        compressed=False,
+    )
 
 
 def static_status(spec: StoreSpec, plan: RunPlan) -> str:
     """ "absent", "incomplete", "complete", or a description of a structural mismatch."""
-    import zarr
-
-    store = spec.zarr_store()
-    if ".zgroup" not in store:
+    if not store_exists(spec):
         return "absent"
-    root = zarr.open_group(store, mode="r")
+    root = open_group(spec, "r")
     attrs = root.attrs.asdict()
     if attrs.get("grid_key") != plan.grid.key() or attrs.get("chunk") != plan.layout.chunk:
         return (
@@ -207,9 +230,7 @@ def static_status(spec: StoreSpec, plan: RunPlan) -> str:
 
 def land_chunks(plan: RunPlan) -> np.ndarray:
     """(chunk rows, chunk cols) bool: which chunks of the grid hold land (complete stack)."""
-    import zarr
-
-    root = zarr.open_group(plan.static.zarr_store(), mode="r")
+    root = open_group(plan.static, "r")
     return np.asarray(root["land_chunks"][:], dtype=bool)
 
 
@@ -249,8 +270,6 @@ def ensure_static(
             label="static stack",
             limits=limits,
         )
-        import zarr
-
         c = plan.layout.chunk
         h, w = plan.grid.shape
         flags = np.zeros((-(-h // c), -(-w // c)), dtype=np.uint8)
@@ -262,11 +281,19 @@ def ensure_static(
             )
             for var, fl in res.files.items():
                 files.setdefault(var, set()).update(fl)
-        root = zarr.open_group(plan.static.zarr_store(), mode="r+")
-        lc = root.create_dataset(
-            "land_chunks", data=flags, chunks=flags.shape, compressor=None, overwrite=True
+        root = open_group(plan.static, "r+")
+        create_array(
+            root,
+            "land_chunks",
+            ("chunk_row", "chunk_col"),
+            flags.shape,
+            flags.shape,
+            np.dtype(np.uint8),
+            None,
+            {},
+            data=flags,
+            compressed=False,
         )
-        lc.attrs["_ARRAY_DIMENSIONS"] = ["chunk_row", "chunk_col"]
         root.attrs.update(
             {
                 "complete": True,
@@ -275,7 +302,7 @@ def ensure_static(
                 "date_created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         )
-        zarr.consolidate_metadata(plan.static.zarr_store())
+        consolidate(plan.static)
     return land_tiles(plan)
 
 
@@ -284,7 +311,7 @@ def read_static(plan: RunPlan, tile: Tile) -> dict[str, np.ndarray]:
     int16 -1-missing codes, uint8 surface)."""
     import zarr
 
-    store = plan.static.zarr_store()
+    store = plan.static.zarr_store(read_only=True)
     r0, r1, c0, c1 = tile.window
     return {
         name: np.asarray(zarr.open_array(store, path=name, mode="r")[r0:r1, c0:c1])
