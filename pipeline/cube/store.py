@@ -36,6 +36,7 @@ import numpy as np
 from grids import Grid
 from pipeline.cube import encoding as enc
 from pipeline.cube.layout import EPOCH, CubeLayout, StoreSpec
+from pipeline.cube.template import ArraySpec, StoreTemplate, compressor
 from pipeline.errors import PublishGuardError, RunError
 
 log = logging.getLogger(__name__)
@@ -44,18 +45,6 @@ TIME_CHUNK = 3660
 """Chunk length of ``time`` and ``day_status`` (written only by the driver)."""
 FORMAT_VERSION = 1
 """Version of this store layout (root attribute ``smdown_cube_format``)."""
-
-
-def compressor() -> Any:
-    """Blosc zstd level 1 with bit shuffle: deterministic bytes for the same input.
-
-    Measured on a packed 1200 x 1200 tile (benchmarks, BENCHMARKS.md): 8x less
-    encode CPU than zstd level 5 with byte shuffle for 9 % more bytes (ratio
-    2.24 vs 2.47); lz4 would be 2.5x faster again but 20 % larger than this.
-    """
-    from numcodecs import Blosc
-
-    return Blosc(cname="zstd", clevel=1, shuffle=Blosc.BITSHUFFLE)
 
 
 def store_name(arch: str, manifest_hash: str) -> str:
@@ -191,6 +180,81 @@ def _days(date: dt.date) -> int:
     return (date - EPOCH).days
 
 
+def cube_template(layout: CubeLayout, model: ModelInfo, n_times: int) -> StoreTemplate:
+    """The cube's arrays and attributes, declared once: data variables from
+    ``pipeline.cube.encoding`` (dtype, packing, fill, CF attributes), chunks from the
+    layout, coordinates with their values, ``day_status`` zeros, ``spatial_ref``."""
+    grid = layout.grid
+    ydim, xdim = layout.spatial_dims
+    cattrs = coordinate_attrs(layout)
+    arrays = [
+        ArraySpec(
+            name,
+            ("time", ydim, xdim),
+            (n_times, *grid.shape),
+            enc.dtype_of(name),
+            layout.chunks,
+            enc.variable_attrs(name),
+            fill=enc.fill_of(name),
+        )
+        for name in enc.DATA_VARS
+    ]
+    first = _days(layout.first_day)
+    arrays += [
+        ArraySpec(
+            ydim,
+            (ydim,),
+            (grid.height,),
+            np.dtype(np.float64),
+            (grid.height,),
+            cattrs[ydim],
+            compressed=False,
+            values=grid.y_coords().astype(np.float64),
+        ),
+        ArraySpec(
+            xdim,
+            (xdim,),
+            (grid.width,),
+            np.dtype(np.float64),
+            (grid.width,),
+            cattrs[xdim],
+            compressed=False,
+            values=grid.x_coords().astype(np.float64),
+        ),
+        ArraySpec(
+            "time",
+            ("time",),
+            (n_times,),
+            np.dtype(np.int32),
+            (TIME_CHUNK,),
+            TIME_ATTRS,
+            compressed=False,
+            values=np.arange(n_times, dtype=np.int32) + np.int32(first),
+        ),
+        ArraySpec(
+            "day_status",
+            ("time",),
+            (n_times,),
+            np.dtype(np.uint8),
+            (TIME_CHUNK,),
+            DAY_STATUS_ATTRS,
+            compressed=False,
+            values=np.zeros(n_times, dtype=np.uint8),
+        ),
+        ArraySpec(
+            "spatial_ref",
+            (),
+            (),
+            np.dtype(np.int32),
+            (),
+            grid_mapping_attrs(grid),
+            compressed=False,
+            values=np.zeros((), dtype=np.int32),
+        ),
+    ]
+    return StoreTemplate(tuple(arrays), _global_attrs(layout, model))
+
+
 class Cube:
     """Driver-side handle of one cube store: create, guard, extend, status, provenance."""
 
@@ -220,85 +284,18 @@ class Cube:
     # -- creation and extension -----------------------------------------------------------
     def create(self, model: ModelInfo, through: int | dt.date) -> None:
         """Write the metadata of an empty cube covering 1 Jan first_year .. ``through``
-        (a day, or 31 December of a year).
+        (a day, or 31 December of a year), rendered from ``cube_template``.
 
         Data chunks are not written (missing chunks read as fill); coordinates,
         ``spatial_ref`` and ``day_status`` (zeros) are.
         """
-        import zarr
-
         lay = self.layout
-        grid = lay.grid
         last = through if isinstance(through, dt.date) else dt.date(through, 12, 31)
         if last.year < lay.first_year:
             raise RunError(f"{last} is before output.first_year {lay.first_year}")
         n_t = lay.time_index(last) + 1
-        ydim, xdim = lay.spatial_dims
-        root = zarr.open_group(self.spec.zarr_store(), mode="w-", zarr_format=2)
-        root.attrs.update(_global_attrs(lay, model))
-        for name in enc.DATA_VARS:
-            create_array(
-                root,
-                name,
-                ("time", ydim, xdim),
-                (n_t, *grid.shape),
-                lay.chunks,
-                enc.dtype_of(name),
-                enc.fill_of(name),
-                enc.variable_attrs(name),
-            )
-        coord_attrs = coordinate_attrs(lay)
-        for dim, values in ((ydim, grid.y_coords()), (xdim, grid.x_coords())):
-            create_array(
-                root,
-                dim,
-                (dim,),
-                values.shape,
-                values.shape,
-                np.dtype(np.float64),
-                None,
-                coord_attrs[dim],
-                data=values.astype(np.float64),
-                compressed=False,
-            )
-        create_array(
-            root,
-            "time",
-            ("time",),
-            (n_t,),
-            (TIME_CHUNK,),
-            np.dtype(np.int32),
-            None,
-            TIME_ATTRS,
-            data=np.arange(n_t, dtype=np.int32) + np.int32(_days(lay.first_day)),
-            compressed=False,
-        )
-        create_array(
-            root,
-            "day_status",
-            ("time",),
-            (n_t,),
-            (TIME_CHUNK,),
-            np.dtype(np.uint8),
-            None,
-            DAY_STATUS_ATTRS,
-            data=np.zeros(n_t, dtype=np.uint8),
-            compressed=False,
-        )
-        create_array(
-            root,
-            "spatial_ref",
-            (),
-            (),
-            (),
-            np.dtype(np.int32),
-            None,
-            grid_mapping_attrs(grid),
-            data=np.zeros((), dtype=np.int32),
-            compressed=False,
-        )
-        self.consolidate()
-        log.info("created cube %s (%d days, grid %s)", self.spec, n_t, grid.shape)
+        cube_template(lay, model, n_t).write(self.spec, mode="w-")
+        log.info("created cube %s (%d days, grid %s)", self.spec, n_t, lay.grid.shape)
 
     def n_times(self) -> int:
         return int(self._group()["time"].shape[0])

@@ -38,6 +38,7 @@ from pipeline.cube.store import (
     open_group,
     store_exists,
 )
+from pipeline.cube.template import ArraySpec, StoreTemplate
 from pipeline.errors import PublishGuardError
 from pipeline.run.plan import RunPlan, tile_bounds_deg
 from pipeline.run.tasks import gather_tasks
@@ -155,61 +156,65 @@ def make_static_tile(plan: RunPlan, tile: Tile) -> StaticTileResult:
     return StaticTileResult(tile.iy, tile.ix, per_chunk, files, int(land.sum()))
 
 
-def _create_template(plan: RunPlan) -> None:
-    import zarr
-
+def static_template(plan: RunPlan) -> StoreTemplate:
+    """The static stack's arrays and attributes, declared once (``land_chunks`` is added
+    by the driver when every tile is written)."""
     lay = plan.layout
     grid = lay.grid
     ydim, xdim = lay.spatial_dims
-    root = zarr.open_group(plan.static.zarr_store(), mode="w", zarr_format=2)
-    root.attrs.update(
-        {
-            "title": "smdown static 90 m stack (nearest-neighbour from native grids)",
-            "grid_key": grid.key(),
-            "grid_name": plan.grid_name,
-            "chunk": lay.chunk,
-            "static_format": STATIC_FORMAT,
-            "complete": False,
-        }
-    )
+    cattrs = coordinate_attrs(lay)
+    arrays = []
     for name in STATIC_ARRAYS:
         dtype, fill = _dtype_fill(name)
-        create_array(
-            root,
-            name,
-            (ydim, xdim),
-            grid.shape,
-            lay.chunks[1:],
-            dtype,
-            fill,
-            {"grid_mapping": "spatial_ref"},
+        arrays.append(
+            ArraySpec(
+                name,
+                (ydim, xdim),
+                grid.shape,
+                dtype,
+                lay.chunks[1:],
+                {"grid_mapping": "spatial_ref"},
+                fill=fill,
+            )
         )
-    cattrs = coordinate_attrs(lay)
     for dim, values in ((ydim, grid.y_coords()), (xdim, grid.x_coords())):
-        create_array(
-            root,
-            dim,
-            (dim,),
-            values.shape,
-            values.shape,
-            np.dtype(np.float64),
-            None,
-            cattrs[dim],
-            data=values.astype(np.float64),
-            compressed=False,
+        arrays.append(
+            ArraySpec(
+                dim,
+                (dim,),
+                values.shape,
+                np.dtype(np.float64),
+                values.shape,
+                cattrs[dim],
+                compressed=False,
+                values=values.astype(np.float64),
+            )
         )
-    create_array(
-        root,
-        "spatial_ref",
-        (),
-        (),
-        (),
-        np.dtype(np.int32),
-        None,
-        grid_mapping_attrs(grid),
-        data=np.zeros((), dtype=np.int32),
-        compressed=False,
+    arrays.append(
+        ArraySpec(
+            "spatial_ref",
+            (),
+            (),
+            np.dtype(np.int32),
+            (),
+            grid_mapping_attrs(grid),
+            compressed=False,
+            values=np.zeros((), dtype=np.int32),
+        )
     )
+    attrs = {
+        "title": "smdown static 90 m stack (nearest-neighbour from native grids)",
+        "grid_key": grid.key(),
+        "grid_name": plan.grid_name,
+        "chunk": lay.chunk,
+        "static_format": STATIC_FORMAT,
+        "complete": False,
+    }
+    return StoreTemplate(tuple(arrays), attrs)
+
+
+def _create_template(plan: RunPlan) -> None:
+    static_template(plan).write(plan.static, mode="w")
 
 
 def static_status(spec: StoreSpec, plan: RunPlan) -> str:
