@@ -201,8 +201,10 @@ def test_gdal_reads_the_cube_with_crs_transform_and_values(tmp_path: Path) -> No
     write_region(cube.spec, cube.layout, DAY, 0, 32, vals)
     cube.set_day_status(DAY, DAY_PROVISIONAL)
     cube.consolidate()
-    idx = cube.layout.time_index(DAY)
-    with rasterio.open(f'ZARR:"{cube.spec.url}":/soil_moisture:{idx}') as src:
+    # As the README says: the band is days since 1 January of the root attribute first_year.
+    first_year = open_cube(cube.spec.url).attrs["first_year"]
+    idx = (DAY - dt.date(first_year, 1, 1)).days
+    with rasterio.open(f'ZARR:"{os.path.abspath(cube.spec.url)}":/soil_moisture:{idx}') as src:
         assert src.crs.to_epsg() == 4326
         assert src.shape == GRID.shape
         assert tuple(src.transform)[:6] == pytest.approx(GRID.transform, abs=1e-12)
