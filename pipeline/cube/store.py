@@ -499,11 +499,11 @@ def open_cube(
     """The cube as a lazy, CF-decoded ``xarray.Dataset``: ``xarray.open_zarr`` with the
     flags kept integer.
 
-    ``quality_flag`` is read undecoded (uint8, 255 = not computed, its ``_FillValue``
-    attribute says so): xarray takes a Zarr format 2 fill value as a mask and would
-    turn the bits into floats with NaN. Nothing is read until values are asked for;
-    ``chunks="zarr"`` gives dask arrays with one dask chunk per zarr chunk instead of
-    lazily indexed arrays.
+    ``quality_flag``, ``smap_age_days`` and ``input_fallback`` are read undecoded (uint8,
+    255 = not computed, their ``_FillValue`` encoding says so): xarray takes a Zarr
+    format 2 fill value as a mask and would turn the bits into floats with NaN.
+    Nothing is read until values are asked for; ``chunks="zarr"`` gives dask arrays
+    with one dask chunk per zarr chunk instead of lazily indexed arrays.
     """
     import xarray as xr
 
@@ -522,8 +522,12 @@ def open_cube(
     return ds
 
 
-MASK_AND_SCALE: dict[str, bool] = {"quality_flag": False}
-"""``mask_and_scale`` for ``xarray.open_zarr``: the flags stay integer."""
+MASK_AND_SCALE: dict[str, bool] = {
+    "quality_flag": False,
+    **dict.fromkeys(enc.PROVENANCE_VARS, False),
+}
+"""``mask_and_scale`` for ``xarray.open_zarr``: the flags and the per-pixel provenance
+(``smap_age_days``, ``input_fallback``) stay integer, their fill (255) in the encoding."""
 
 
 TIME_ATTRS: dict[str, Any] = {
