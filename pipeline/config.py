@@ -55,6 +55,13 @@ class SourcesConfig(_Section):
     lst_padding_days: int = Field(7, ge=0, le=16)
     et_padding_days: int = Field(7, ge=0, le=16)
     ndvi_padding_days: int = Field(0, ge=0, le=16)
+    # Fallback chains of the maps (pipeline.run.fallback): SMAP from the newest valid
+    # retrieval of up to this many days before when the day's own has none at a pixel;
+    # the daily LST falls back to the 8-day composite; NDVI, ET and the LST composite to
+    # this many earlier composites where the serving one has no value at a pixel.
+    smap_max_age_days: int = Field(3, ge=0, le=10)
+    lst_composite_fallback: bool = True
+    earlier_composites: int = Field(1, ge=0, le=4)
     # MODIS QC: "good" (best only), "usable" (+ LST other-quality, NDVI marginal), "any".
     modis_qc: Literal["good", "usable", "any"] = "usable"
     # Native pixels read beyond the requested bounds on every side.
