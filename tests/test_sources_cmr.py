@@ -431,3 +431,25 @@ def test_registry_products_have_their_archive_facts_here() -> None:
     }
     missing = sorted(p for p in named if nasa.match(p) and p not in ARCHIVE)
     assert missing == []
+
+
+def test_a_real_viirs_granule_found_through_cmr_reads_as_the_original(
+    ed: Earthdata, tmp_path: Path, realdata: Path
+) -> None:
+    """The real VNP21A1D tile of ../shared/realdata, published in the emulated archive:
+    CMR finds it, the download checks its size and MD5, and the VIIRS reader gives the
+    same values from the fetched file as from the original."""
+    from pipeline.sources import viirs
+
+    src = realdata / "ET-Toolbox_VNP21A1D-002/VNP21A1D.002/2025-01-17"
+    src = src / "VNP21A1D.A2025017.h08v05.002.2025022014218.h5"
+    day = dt.date(2025, 1, 17)
+    ed.add("VNP21A1D", "002", src.name, day, src.read_bytes(), bbox=tile_bbox("h08v05"))
+    _publish(ed, "VNP21A1D", day, "h09v05", "2025022014218")  # a tile not asked for
+    (got,) = fetch("VNP21A1D", day, day, tmp_path, token=TOKEN, cmr_url=_cmr(ed),
+                   tiles=["h08v05"], backoff=_no_wait())  # fmt: skip
+    assert got == tmp_path / "VIIRS/VNP21A1D.002/2025.01.17" / src.name
+    a = viirs.read_viirs_file(src, "VNP21A1D", qc="good")
+    b = viirs.read_viirs_file(got, "VNP21A1D", qc="good")
+    np.testing.assert_array_equal(a.data, b.data)
+    assert int(np.isfinite(b.data).sum()) == 970844  # realdata README: QC 00 pixels
