@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gzip
 import hashlib
 import re
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _earthdata import TOKEN, Earthdata, serve, tile_bbox
-from _writers_sources import REGION, write_smap
+from _writers_sources import REGION, write_chirps, write_smap
 
 from models import variables
 from pipeline.cli import main
@@ -431,6 +432,10 @@ def test_registry_products_have_their_archive_facts_here() -> None:
     }
     missing = sorted(p for p in named if nasa.match(p) and p not in ARCHIVE)
     assert missing == []
+    for fam in variables.FAMILIES:  # and every registry product has a fetcher
+        for mode in variables.MODES:
+            dated, manual = fetch_mod.inputs_of(fam, mode)
+            assert dated and manual
 
 
 def test_a_real_viirs_granule_found_through_cmr_reads_as_the_original(
@@ -453,3 +458,38 @@ def test_a_real_viirs_granule_found_through_cmr_reads_as_the_original(
     b = viirs.read_viirs_file(got, "VNP21A1D", qc="good")
     np.testing.assert_array_equal(a.data, b.data)
     assert int(np.isfinite(b.data).sum()) == 970844  # realdata README: QC 00 pixels
+
+
+def test_cli_fetches_every_input_of_the_family(
+    ed: Earthdata, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`smdown fetch --inputs`: the registry's products of viirs-snpp (maps); one missing
+    product is one line on stderr, the others are fetched, the exit code says it."""
+    dated, manual = fetch_mod.inputs_of("viirs-snpp", "maps")
+    assert "VNP21A1D" in dated and "CHIRPS" in dated and "SPL3SMP_E" in dated
+    assert manual == ["SoilGrids", "MERIT", "Koeppen"]
+    for short in dated:
+        if short in ("CHIRPS", "SPL3SMP_E", "VNP16A2"):  # VNP16A2: not in the archive here
+            continue
+        _publish(ed, short, DAY, "h10v05", "2024170000000")
+    smap = f"SMAP_L3_SM_P_E_{DAY:%Y%m%d}_R19240_001.h5"
+    ed.add("SPL3SMP_E", "006", smap, DAY, _payload(smap), provider="NSIDC_CPRD")
+    tif = write_chirps(tmp_path / "made", DAY, 1.0)
+    ed.public[f"/chirps/{DAY:%Y}/{tif.name}.gz"] = gzip.compress(tif.read_bytes())
+    monkeypatch.setenv("EARTHDATA_TOKEN", TOKEN)
+    root = tmp_path / "root"
+    args = ["fetch", "--inputs", "--family", "viirs-snpp", "--start", "2024-06-01",
+            "--end", "2024-06-01", "--root", str(root), "--cmr-url", _cmr(ed),
+            "--base-url", f"{ed.data_url}/chirps", "--tile", "h10v05", "--tries", "1"]  # fmt: skip
+    code = main(args)
+    cap = capsys.readouterr()
+    assert code == 1
+    err = cap.err.strip().splitlines()
+    assert err[0].startswith("VNP16A2: ") and "no VNP16A2.002 granule" in err[0]
+    assert err[-1] == "1 of 6 product(s) failed: VNP16A2"
+    assert (root / "SMAP/SPL3SMP_E.006/2024.06.01" / smap).is_file()
+    assert (root / "CHIRPS/global_daily/tifs/p05/2024" / tif.name).read_bytes() == tif.read_bytes()
+    for short in ("VNP13A1", "VNP21A1D", "MCD12Q1"):
+        assert len(list((root / ARCHIVE[short].folder).glob(f"{short}.*/2024.06.01/*"))) == 1
+    assert "smdown fetch --product SoilGrids" in cap.out

@@ -68,12 +68,14 @@ __all__ = [
     "CONUS_TILES",
     "MANUAL",
     "PRODUCTS",
+    "REGISTRY_TO_FETCH",
     "FetchError",
     "ManualDownloadRequired",
     "MissingTokenError",
     "download",
     "download_s3",
     "fetch",
+    "inputs_of",
     "resolve_token",
 ]
 
@@ -95,6 +97,15 @@ CONUS_TILES = (
 MANUAL = ("SoilGrids", "MERIT", "Koeppen")
 CHIRPS_PRODUCTS = ("CHIRPS", "CHIRPS3")
 PRODUCTS = (*ARCHIVE, *CHIRPS_PRODUCTS, *MANUAL)
+REGISTRY_TO_FETCH: dict[str, str | None] = {
+    "CHIRPS-2.0": "CHIRPS",
+    "SoilGrids-2.0": "SoilGrids",
+    "SoilGrids-2.0 (USDA triangle)": None,  # derived from SoilGrids sand and clay
+    "MERIT-DEM": "MERIT",
+    "Beck-KG-V1": "Koeppen",
+}
+"""The fetch name of each registry product (``models/variables.py``) whose name differs;
+NASA products are fetched by their registry name (a short name of ``ARCHIVE``)."""
 
 # File signatures: what a complete download must start with.
 _TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -508,6 +519,27 @@ def download_s3(
 
 
 # -- products -------------------------------------------------------------------------------
+def inputs_of(family: str, mode: str) -> tuple[list[str], list[str]]:
+    """What ``smdown fetch --inputs`` gets for ``family`` in ``mode``: (by date, manual).
+
+    From the registry's products of that family and mode, in registry order, each once.
+    """
+    from models import variables
+
+    dated: list[str] = []
+    manual: list[str] = []
+    for product in variables.products(mode, family).values():  # type: ignore[arg-type]
+        name = REGISTRY_TO_FETCH.get(product, product)
+        if name is None:
+            continue
+        if name not in PRODUCTS:
+            raise ValueError(f"registry product {product!r} has no fetcher (fetch.PRODUCTS)")
+        target = manual if name in MANUAL else dated
+        if name not in target:
+            target.append(name)
+    return dated, manual
+
+
 def _days(start: dt.date, end: dt.date) -> Iterable[dt.date]:
     for i in range((end - start).days + 1):
         yield start + dt.timedelta(days=i)
