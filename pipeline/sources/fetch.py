@@ -17,7 +17,8 @@ user and password of ``~/.netrc`` (``machine urs.earthdata.nasa.gov``; URS's
 ``find_or_create_token``). Without any, ``MissingTokenError`` names ``EARTHDATA_TOKEN``
 before any network call.
 
-A download is written under ``<name>.part`` and renamed only when complete: the byte
+A download is written under ``<name>.<pid>.part`` (two processes fetching one file do not
+mix their bytes) and renamed only when complete: the byte
 count the server announced, the size and checksum CMR lists for the file, and the file
 format's signature (an HTML login page served with status 200 is refused). A broken or
 truncated transfer and HTTP 408/429/5xx are retried with exponential backoff and full
@@ -377,7 +378,7 @@ def _finish(
         os.replace(part, dest)
         return
     _check_magic(part, ".gz", url)
-    unzipped = dest.with_name(dest.name + ".part2")
+    unzipped = part.with_name(part.name + "2")
     try:
         with gzip.open(part, "rb") as src, open(unzipped, "wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
@@ -387,6 +388,13 @@ def _finish(
         raise FetchError(url, f"corrupt gzip: {exc}") from exc
     finally:
         unzipped.unlink(missing_ok=True)
+
+
+def _part(dest: Path) -> Path:
+    """This process's temporary name for ``dest`` (emptied: a leftover's bytes are unknown)."""
+    part = dest.with_name(f"{dest.name}.{os.getpid()}.part")
+    part.unlink(missing_ok=True)
+    return part
 
 
 def download(
@@ -407,8 +415,7 @@ def download(
     if dest.exists():
         return False
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    part.unlink(missing_ok=True)  # a leftover of a killed process: its bytes are unknown
+    part = _part(dest)
     sess = _session(session)
     bo = backoff if backoff is not None else Backoff()
     try:
@@ -490,8 +497,7 @@ def download_s3(
         skip_instance_cache=True,
     )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    part.unlink(missing_ok=True)
+    part = _part(dest)
     bo = backoff if backoff is not None else Backoff()
     key = url.removeprefix("s3://")
     try:
