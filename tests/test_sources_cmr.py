@@ -223,6 +223,19 @@ def test_a_granule_ending_at_the_first_midnight_is_not_taken() -> None:
     assert [p[0] for p in picks] == [DAY]
 
 
+def test_land_cover_comes_from_the_latest_year_up_to_the_day(ed: Earthdata, tmp_path: Path) -> None:
+    for year in (2021, 2022, 2023):
+        _publish(ed, "MCD12Q1", dt.date(year, 1, 1), "h10v05", f"{year + 1}169161011", days=365)
+    got = fetch("MCD12Q1", dt.date(2025, 6, 1), dt.date(2025, 6, 2), tmp_path, token=TOKEN,
+                cmr_url=_cmr(ed), tiles=["h10v05"], backoff=_no_wait())  # fmt: skip
+    assert [p.parent.name for p in got] == ["2023.01.01"]
+    got = fetch("MCD12Q1", dt.date(2022, 6, 1), dt.date(2023, 6, 2), tmp_path, token=TOKEN,
+                cmr_url=_cmr(ed), tiles=["h10v05"], backoff=_no_wait())  # fmt: skip
+    assert [p.parent.name for p in got] == ["2022.01.01", "2023.01.01"]
+    search = next(r.path for r in ed.log if r.path.startswith("/search/"))
+    assert "temporal=2022-01-01T00" in search  # three years looked back
+
+
 def test_missing_token_is_one_line_before_any_network_call(ed: Earthdata, tmp_path: Path) -> None:
     with pytest.raises(MissingTokenError) as err:
         fetch("VNP21A1D", DAY, DAY, tmp_path, cmr_url=_cmr(ed), backoff=_no_wait())

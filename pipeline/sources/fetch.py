@@ -87,6 +87,7 @@ URS_URL = "https://urs.earthdata.nasa.gov"
 URS_HOST = "urs.earthdata.nasa.gov"
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
+YEARLY_LOOKBACK = 3  # years searched before the first day for a yearly product
 S3_CREDENTIALS_TTL_S = 50 * 60  # the DAACs' temporary keys last one hour
 AUTH_HOST_SUFFIXES = (".earthdatacloud.nasa.gov", ".earthdata.nasa.gov")
 """Hosts (over HTTPS) that may receive the bearer token after a redirect."""
@@ -636,6 +637,21 @@ def _pick(
     return [(k[0], url, g) for k, (_r, url, g) in sorted(best.items())]
 
 
+def _from_latest_year(
+    picks: list[tuple[dt.date, str, cmr.Granule]], start: dt.date
+) -> list[tuple[dt.date, str, cmr.Granule]]:
+    """Per tile, the latest year on or before ``start``'s year and every year after it."""
+    by_tile: dict[str, list[tuple[dt.date, str, cmr.Granule]]] = {}
+    for p in picks:
+        m = GRANULE_RE.match(_basename(p[1]))
+        by_tile.setdefault(m["tile"] if m else "", []).append(p)
+    keep = []
+    for items in by_tile.values():
+        floor = max((d for d, _u, _g in items if d.year <= start.year), default=None)
+        keep += [p for p in items if floor is None or p[0] >= floor]
+    return sorted(keep, key=lambda p: (p[0], p[1]))
+
+
 def _fetch_nasa(
     short: str,
     start: dt.date,
@@ -655,10 +671,15 @@ def _fetch_nasa(
     tok = resolve_token(token, session=sess, urs_url=urs_url, what=f"{coll.label} (NASA Earthdata)")
     wanted = {t.lower() for t in tiles}
     bbox = cmr.tiles_bbox(sorted(wanted)) if coll.tiled else None
+    # A yearly product (land cover) lags its year by more than a year: a day is served by
+    # the latest year up to it, so look back a few years and keep that one per tile.
+    first = dt.date(start.year - YEARLY_LOOKBACK, 1, 1) if coll.yearly else start
     granules = cmr.search(
-        coll, start, end, bbox=bbox, token=tok, session=sess, url=cmr_url, backoff=bo
+        coll, first, end, bbox=bbox, token=tok, session=sess, url=cmr_url, backoff=bo
     )
-    picks = _pick(coll, granules, start, end, wanted, access == "s3")
+    picks = _pick(coll, granules, first, end, wanted, access == "s3")
+    if coll.yearly:
+        picks = _from_latest_year(picks, start)
     if not picks:
         where = f" on tiles {', '.join(sorted(wanted))}" if coll.tiled else ""
         note = (
