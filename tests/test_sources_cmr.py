@@ -17,6 +17,7 @@ from _writers_sources import REGION, write_smap
 from models import variables
 from pipeline.cli import main
 from pipeline.sources import cmr
+from pipeline.sources import fetch as fetch_mod
 from pipeline.sources.fetch import (
     ARCHIVE,
     FetchError,
@@ -205,6 +206,22 @@ def test_smap_newest_release_of_each_day_reads_back(ed: Earthdata, tmp_path: Pat
     assert np.nanmax(nr.data) == pytest.approx(0.2)
 
 
+def test_a_granule_ending_at_the_first_midnight_is_not_taken() -> None:
+    def granule(day: dt.date, end: dt.datetime) -> cmr.Granule:
+        name = _tiled("VNP21A1D", "002", day, "h10v05", "2024170000000")
+        begin = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        return cmr.Granule(name, begin, end, (f"https://x/{name}",), ())
+
+    before = DAY - dt.timedelta(days=1)
+    midnight = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+    picks = fetch_mod._pick(
+        ARCHIVE["VNP21A1D"],
+        [granule(before, midnight), granule(DAY, midnight + dt.timedelta(days=1))],
+        DAY, DAY, {"h10v05"}, s3=False,
+    )  # fmt: skip
+    assert [p[0] for p in picks] == [DAY]
+
+
 def test_missing_token_is_one_line_before_any_network_call(ed: Earthdata, tmp_path: Path) -> None:
     with pytest.raises(MissingTokenError) as err:
         fetch("VNP21A1D", DAY, DAY, tmp_path, cmr_url=_cmr(ed), backoff=_no_wait())
@@ -253,6 +270,32 @@ def test_wrong_token_is_401_naming_the_url(ed: Earthdata, tmp_path: Path) -> Non
     assert not list(tmp_path.rglob("*.h5*"))
 
 
+def test_no_token_on_a_protected_url_is_401_naming_the_variable(
+    ed: Earthdata, tmp_path: Path
+) -> None:
+    name, url, _ = _one_file(ed)
+    with pytest.raises(FetchError) as err:
+        download(url, tmp_path / name, backoff=_no_wait())
+    assert "HTTP 401" in str(err.value) and "EARTHDATA_TOKEN" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed"),
+    [
+        ("https://data.lpdaac.earthdatacloud.nasa.gov/lp-prod-protected/b.h5", True),
+        ("https://urs.earthdata.nasa.gov/oauth/authorize?client_id=x", True),
+        ("https://lp-prod-protected.s3.us-west-2.amazonaws.com/b.h5?X-Amz-Signature=s", False),
+        ("https://d1abcd.cloudfront.net/b.h5?Signature=s", False),
+        ("http://data.lpdaac.earthdatacloud.nasa.gov/lp-prod-protected/b.h5", False),
+        ("https://earthdatacloud.nasa.gov.evil.example/b.h5", False),
+    ],
+)
+def test_which_redirect_targets_receive_the_token(target: str, allowed: bool) -> None:
+    origin = "https://data.lpdaac.earthdatacloud.nasa.gov/lp-prod-protected/a.h5"
+    assert fetch_mod._auth_allowed(origin, target) is allowed
+
+
 def _one_file(ed: Earthdata) -> tuple[str, str, bytes]:
     name = _publish(ed, "VNP21A2", DAY, "h10v05", "2024170000000")
     path = next(p for p in ed.files if p.endswith(name))
@@ -280,6 +323,26 @@ def test_a_server_ignoring_range_restarts_cleanly(ed: Earthdata, tmp_path: Path)
     dest = tmp_path / name
     assert download(url, dest, token=TOKEN, size=len(data), backoff=_no_wait())
     assert dest.read_bytes() == data
+
+
+def test_a_body_broken_after_its_last_byte_is_complete(
+    ed: Earthdata, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry's Range starts at the end: the server's 416 says the part is whole."""
+    name, url, data = _one_file(ed)
+    real = fetch_mod._chunks
+
+    def then_reset(r: object) -> Iterator[bytes]:
+        yield from real(r)
+        if not any("Range" in x.headers for x in ed.log if x.server == "dl"):
+            raise ConnectionResetError("reset after the last byte")
+
+    monkeypatch.setattr(fetch_mod, "_chunks", then_reset)
+    bo = _no_wait()
+    assert download(url, tmp_path / name, token=TOKEN, size=len(data), backoff=bo)
+    assert (tmp_path / name).read_bytes() == data and bo.waits == [1.0]
+    dl = [x for x in ed.log if x.server == "dl"]
+    assert len(dl) == 2 and dl[1].headers["Range"] == f"bytes={len(data)}-"
 
 
 def test_503_then_success_honours_retry_after(ed: Earthdata, tmp_path: Path) -> None:

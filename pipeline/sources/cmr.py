@@ -23,7 +23,7 @@ Why plain ``requests`` and not ``earthaccess`` 0.17 (measured, see docs/data-lay
 "Fetching"): earthaccess's login contacts urs.earthdata.nasa.gov and its search goes to the
 operational CMR, so neither runs against a local emulator without patching its internals;
 its download writes atomically but does not retry, resume, or check sizes and checksums;
-and it adds nine packages to the install (import 2.3 s against 0.6 s for requests). What
+and it adds nine packages to the install (import about 2 s against 0.6 s for requests). What
 smdown needs of it is one paged GET and a bearer header.
 """
 
@@ -99,10 +99,12 @@ ARCHIVE: dict[str, Collection] = {
 }
 """Every NASA product ``smdown fetch`` discovers through CMR, by short name."""
 
-# The CMR entries we could not confirm on the providers' pages when this table was written
-# (NOAA-21 land products were being released in 2025-2026): a search that finds nothing
-# for them says so.
-UNCONFIRMED = frozenset(s for s in _VIIRS if s.startswith("VJ2"))
+# Entries whose CMR collection we could not confirm from public sources when this table was
+# written: a search that finds nothing for them says so. NOAA-21 land products were being
+# released in 2025-2026 (VJ213A1.002 and VJ221A1D.002 are cited); one 2026 CMR check reported
+# zero hits for the short name VNP16A2 (the Suomi NPP ET exists as the gap-filled VNP16A2GF,
+# which lags about a year), while VJ116A2.002 (NOAA-20) is cited.
+UNCONFIRMED = frozenset({"VNP16A2", "VJ221A2", "VJ216A2"})
 
 
 # -- retries --------------------------------------------------------------------------------

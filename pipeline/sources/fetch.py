@@ -39,6 +39,7 @@ import netrc
 import os
 import re
 import shutil
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -83,6 +84,7 @@ URS_URL = "https://urs.earthdata.nasa.gov"
 URS_HOST = "urs.earthdata.nasa.gov"
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
+S3_CREDENTIALS_TTL_S = 50 * 60  # the DAACs' temporary keys last one hour
 AUTH_HOST_SUFFIXES = (".earthdatacloud.nasa.gov", ".earthdata.nasa.gov")
 """Hosts (over HTTPS) that may receive the bearer token after a redirect."""
 
@@ -283,7 +285,10 @@ def _attempt(sess: Any, url: str, part: Path, token: str | None) -> None:
     except requests.RequestException as exc:
         raise _Transient(f"{type(exc).__name__}: {exc}") from exc
     with r:
-        if r.status_code == 416 and have:  # the part is already as long as the file, or more
+        if r.status_code == 416 and have:
+            m = re.match(r"\s*bytes \*/(\d+)", r.headers.get("Content-Range", ""))
+            if m is not None and int(m[1]) == have:  # every byte was there already
+                return
             part.unlink()
             raise _Transient("range not satisfiable: restarting from the first byte")
         if r.status_code in RETRY_STATUS:
@@ -567,7 +572,10 @@ def _pick(
 ) -> list[tuple[dt.date, str, cmr.Granule]]:
     """The data link of the newest production per (day, tile), or per day for SMAP."""
     best: dict[tuple[dt.date, str], tuple[Any, str, cmr.Granule]] = {}
+    first = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
     for g in granules:
+        if g.end is not None and g.end <= first:  # CMR's overlap includes touching ends
+            continue
         for url in g.s3 if s3 else g.https:
             name = _basename(url)
             if not name.endswith(coll.extension):
@@ -627,14 +635,17 @@ def _fetch_nasa(
             f"{start}..{end}{where} ({len(granules)} granule(s) found){note}",
         )
     creds: dict[str, str] | None = None
+    creds_at = 0.0
     out = []
     for day, url, g in picks:
         dest = root / coll.folder / coll.label / f"{day:%Y.%m.%d}" / _basename(url)
         info = g.file(url)
         size, checksum = (info.size, info.checksum) if info else (None, None)
         if access == "s3":
-            if creds is None and not dest.exists():
+            stale = time.monotonic() - creds_at > S3_CREDENTIALS_TTL_S
+            if (creds is None or stale) and not dest.exists():
                 creds = s3_credentials(coll.s3_credentials, tok, session=sess, backoff=bo)
+                creds_at = time.monotonic()
             if creds is not None:
                 download_s3(url, dest, creds, endpoint_url=s3_endpoint_url, size=size,
                             checksum=checksum, backoff=bo)  # fmt: skip
