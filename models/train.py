@@ -100,6 +100,8 @@ def train_ensemble(
     weight_variables: Sequence[str] = WEIGHT_VARIABLES,
     on_member: Callable[[Member, Any], None] | None = None,
     calibrate_sd: bool = True,
+    family: str | None = None,
+    products: dict[str, str] | None = None,
 ) -> Manifest:
     """Train the ``arch`` ensemble on ``rows`` of ``table``, export to ``out_dir``; the manifest.
 
@@ -116,10 +118,15 @@ def train_ensemble(
     ``calibrate_sd``: with ``rows="train"``, fit the sd calibration
     (``models.calibration``) on the validation split and record it in the
     manifest (``runtime["sd_calibration"]``), which the runtime applies.
+    ``family``/``products``: the product family and products of the inputs, recorded in
+    the manifest (default: what the Parquet table's metadata records).
     """
     if arch not in ARCHS:
         raise TrainError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
     if not isinstance(table, pd.DataFrame):
+        recorded, recorded_products = tbl.table_inputs(table)
+        family = family or recorded
+        products = products if products is not None else recorded_products
         table = tbl.read_table(table)
     tbl.check_table(table)
     if table_hash is None:
@@ -183,6 +190,8 @@ def train_ensemble(
         inputs=inputs,
         normalisation=normalisation,
         table_hash=table_hash,
+        family=family,
+        products=dict(products or {}),
         split_seed=seed,
         rows=str(rows_desc),
         inner_split=inner,

@@ -105,7 +105,9 @@ def config(
 ) -> dict[str, Any]:
     """The configuration (as TOML-ready dict) of a run on the tiny world into ``out/cube``."""
     data: dict[str, Any] = {
-        "sources": {"root": str(world_dir or world())},
+        # SMAP of the day only: these tests make days in a swath gap (the fallback to
+        # earlier retrievals is tested in test_run_fallback.py).
+        "sources": {"root": str(world_dir or world()), "smap_max_age_days": 0},
         "grid": {"name": "conus-90m", "region": list(REGION), "tile_size": TILE},
         "models": {"dir": str(models or model_dir().parent), "arch": "rf"},
         "output": {"store": str(out / "cube"), "chunk_size": CHUNK, "first_year": 2020},

@@ -74,7 +74,7 @@ def test_fetch_error_is_one_line_naming_the_url(
 ) -> None:
     args = ["fetch", "--product", "CHIRPS", "--start", "2020-06-01", "--end", "2020-06-01"]
     base = "http://127.0.0.1:9/chirps"  # port 9 (discard): connection refused, offline
-    assert main([*args, "--root", str(tmp_path), "--base-url", base]) == 1
+    assert main([*args, "--root", str(tmp_path), "--base-url", base, "--tries", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"{base}/2020/chirps-v2.0.2020.06.01.tif.gz" in err

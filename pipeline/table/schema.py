@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from models.features import CATEGORICALS, FEATURE_NAMES
+from models.table import METADATA_KEY as _METADATA_KEY
 from pipeline.errors import TableError
 from pipeline.table.weights import WEIGHT_COLUMNS
 
@@ -92,7 +93,7 @@ DTYPES: dict[str, str] = {
     "col": "int64",
 }
 
-METADATA_KEY = b"smdown"
+METADATA_KEY = _METADATA_KEY  # one place: models.table
 
 
 def conform(df: pd.DataFrame) -> pd.DataFrame:
