@@ -499,9 +499,9 @@ def open_cube(
     """The cube as a lazy, CF-decoded ``xarray.Dataset``: ``xarray.open_zarr`` with the
     flags kept integer.
 
-    ``quality_flag`` is read undecoded (uint8, 255 = not computed, its ``_FillValue``
-    attribute says so): xarray takes a Zarr format 2 fill value as a mask and would
-    turn the bits into floats with NaN. Nothing is read until values are asked for;
+    The flag fields (``MASK_AND_SCALE``) are read undecoded (uint8, 255 = not computed,
+    in ``encoding["_FillValue"]``): xarray takes a Zarr format 2 fill value as a mask
+    and would turn the bits into floats with NaN. Nothing is read until values are asked for;
     ``chunks="zarr"`` gives dask arrays with one dask chunk per zarr chunk instead of
     lazily indexed arrays.
     """
@@ -522,8 +522,11 @@ def open_cube(
     return ds
 
 
-MASK_AND_SCALE: dict[str, bool] = {"quality_flag": False}
-"""``mask_and_scale`` for ``xarray.open_zarr``: the flags stay integer."""
+MASK_AND_SCALE: dict[str, bool] = {
+    name: False for name in enc.DATA_VARS if "flag_masks" in enc.variable_attrs(name)
+}
+"""``mask_and_scale`` for ``xarray.open_zarr``: the flag fields (``quality_flag``,
+``input_fallback``) stay integer."""
 
 
 TIME_ATTRS: dict[str, Any] = {
