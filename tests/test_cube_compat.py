@@ -94,7 +94,7 @@ def test_smdown_migrate_adds_the_new_layers_and_rewrites_nothing(
     assert "already current" in _migrate(old_cube, capsys)
     ds = open_cube(spec.url).sel(time=str(DAY))
     assert (ds.input_fallback.values == 255).all() and ds.input_fallback.dtype == np.uint8
-    assert np.isnan(ds.smap_age_days.values).all()  # 255 fill: no age known
+    assert (ds.smap_age_days.values == 255).all()  # 255 fill: no age known
 
 
 def test_previous_cube_matches_this_layout_and_reads_the_same_values(

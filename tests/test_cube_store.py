@@ -114,14 +114,11 @@ def test_opening_the_cube_reports_what_is_stored(tmp_path: Path) -> None:
     assert int(day.quality_flag.values[0, 0]) == FLAG_BITS["input_missing"]
     assert int(day.quality_flag.values[69, 99]) == 255  # a chunk no task wrote
     assert ds.soil_moisture.dtype.kind == "f" and np.isnan(float(day.soil_moisture[0, 0]))
-    from pipeline.cube import encoding as enc
-    from pipeline.cube.store import MASK_AND_SCALE
-
-    assert set(MASK_AND_SCALE) == {"quality_flag", "input_fallback"}
-    assert all(ds[n].dtype == np.uint8 for n in MASK_AND_SCALE)
-    # Size: the decoded layers through the last day run, status bytes, coordinates.
-    per_pixel = sum(ds[n].dtype.itemsize for n in enc.DATA_VARS)
-    assert ds.nbytes == n_t * 70 * 100 * per_pixel + n_t * (1 + 8) + (70 + 100) * 8 + 4
+    for name in ("smap_age_days", "input_fallback"):
+        assert ds[name].dtype == np.uint8 and ds[name].encoding["_FillValue"] == 255, name
+    # Size: three float64 decoded layers, three uint8 layers (flags, SMAP age, fallback
+    # bits), the status bytes, coordinates.
+    assert ds.nbytes == n_t * 70 * 100 * (3 * 8 + 3) + n_t * (1 + 8) + (70 + 100) * 8 + 4
     for name, coord in ds.coords.items():
         assert "_FillValue" not in coord.attrs and coord.encoding.get("_FillValue") is None, name
     for name, var in ds.data_vars.items():

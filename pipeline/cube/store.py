@@ -550,11 +550,11 @@ def open_cube(
     """The cube as a lazy, CF-decoded ``xarray.Dataset``: ``xarray.open_zarr`` with the
     flags kept integer.
 
-    The flag fields (``MASK_AND_SCALE``) are read undecoded (uint8, 255 = not computed,
-    in ``encoding["_FillValue"]``): xarray takes a Zarr format 2 fill value as a mask
-    and would turn the bits into floats with NaN. Nothing is read until values are asked for;
-    ``chunks="zarr"`` gives dask arrays with one dask chunk per zarr chunk instead of
-    lazily indexed arrays.
+    ``quality_flag``, ``smap_age_days`` and ``input_fallback`` are read undecoded (uint8,
+    255 = not computed, their ``_FillValue`` encoding says so): xarray takes a Zarr
+    format 2 fill value as a mask and would turn the bits into floats with NaN.
+    Nothing is read until values are asked for; ``chunks="zarr"`` gives dask arrays
+    with one dask chunk per zarr chunk instead of lazily indexed arrays.
     """
     import xarray as xr
 
@@ -574,10 +574,11 @@ def open_cube(
 
 
 MASK_AND_SCALE: dict[str, bool] = {
-    name: False for name in enc.DATA_VARS if "flag_masks" in enc.variable_attrs(name)
+    "quality_flag": False,
+    **dict.fromkeys(enc.PROVENANCE_VARS, False),
 }
-"""``mask_and_scale`` for ``xarray.open_zarr``: the flag fields (``quality_flag``,
-``input_fallback``) stay integer."""
+"""``mask_and_scale`` for ``xarray.open_zarr``: the flags and the per-pixel provenance
+(``smap_age_days``, ``input_fallback``) stay integer, their fill (255) in the encoding."""
 
 
 TIME_ATTRS: dict[str, Any] = {
