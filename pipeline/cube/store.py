@@ -277,8 +277,13 @@ class Cube:
         """Raise ``PublishGuardError`` naming the store and every difference, before writing."""
         diffs = self.structure_differences(model)
         if diffs:
+            hint = (
+                f" ('smdown migrate --store {self.spec}' adds the missing layers)"
+                if any(d.startswith("variables missing") for d in diffs)
+                else ""
+            )
             raise PublishGuardError(
-                f"{self.spec}: existing store does not match this run: " + "; ".join(diffs)
+                f"{self.spec}: existing store does not match this run: " + "; ".join(diffs) + hint
             )
 
     # -- creation and extension -----------------------------------------------------------
@@ -296,6 +301,52 @@ class Cube:
         n_t = lay.time_index(last) + 1
         cube_template(lay, model, n_t).write(self.spec, mode="w-")
         log.info("created cube %s (%d days, grid %s)", self.spec, n_t, lay.grid.shape)
+
+    def migrate(self) -> list[str]:
+        """Bring a cube written by an earlier smdown to this layout; returns what was added.
+
+        Arrays the template has and the store lacks (layers added since, e.g.
+        ``smap_age_days``/``input_fallback``) are created empty over the store's whole
+        time axis: chunks never written read as their fill value, which is what such a
+        layer means for a day made before it existed. Nothing else is rewritten, so every
+        stored value and chunk stays byte-identical. Idempotent.
+        """
+        if not self.exists():
+            raise RunError(f"{self.spec}: no Zarr store here")
+        root = self._group("r+")
+        attrs = root.attrs.asdict()
+        model = ModelInfo(
+            str(attrs.get("model_arch", "")),
+            str(attrs.get("model_manifest_hash", "")),
+            str(attrs.get("software_version", "")),
+            str(attrs.get("grid_name", "")),
+        )
+        n_t = int(root["time"].shape[0])
+        added = []
+        for a in cube_template(self.layout, model, n_t).arrays:
+            if a.name in root:
+                continue
+            create_array(
+                root,
+                a.name,
+                a.dims,
+                a.shape,
+                a.chunks,
+                a.dtype,
+                a.fill,
+                a.attrs,
+                data=a.values,
+                compressed=a.compressed,
+            )
+            added.append(a.name)
+        if added:
+            root.attrs["history"] = (
+                f"{attrs.get('history', '')}\n{_now_iso()} migrated by smdown "
+                f"{software_version()}: added {', '.join(added)}"
+            ).strip()
+            self.consolidate()
+            log.info("migrated %s: added %s", self.spec, ", ".join(added))
+        return added
 
     def n_times(self) -> int:
         return int(self._group()["time"].shape[0])
