@@ -10,14 +10,16 @@ seconds are not):
   and the members one by one; ``speedup_vs_fused_ort``; and how many published values
   (uint16 counts of mean, sd, spread) differ between kernel and graph (0 expected);
 - ``features``: one all-land 1200 x 1200 conus-90m tile on lazy inputs: cold (index
-  caches cleared) and warm features CPU, and the parts changed in issue 19 on that tile:
+  caches cleared) and warm features CPU, the tile end to end (features, kernel,
+  encode, write) cold and warm, and the parts changed in issue 19 on that tile:
   closed-form vs PROJ sinusoidal centres, the compiled vs numpy 2-D index,
   ``normalize_crs`` cached vs uncached;
 - ``region_day``: static stack and one day on a centred window of conus-90m
   (1/64 of it; 1/2304 when quick) on two worker processes, measured whole;
 - ``conus_day``: the whole conus-90m grid measured whole when ``SMDOWN_BENCH_WHOLE=1``
   (``measured_whole`` true), else the region day scaled by tile counts
-  (``measured_whole`` false, ``basis`` says how).
+  (``measured_whole`` false, ``basis`` says how); ``on_paper``: land tiles x the
+  all-land tile's cold end-to-end CPU, on two cores (extrapolated, idle machine).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def features(root: Path, model_dir: Path, tile_size: int, repeats: int) -> dict[
     from grids import resample as rs
     from grids.grid import _normalize_crs, normalize_crs
     from grids.named import MODIS_SINUSOIDAL_CRS, modis_tile_grid, named_grid
-    from pipeline.run import build_plan, run_day, tile_features
+    from pipeline.run import build_plan, make_tile, run_day, tile_features
     from pipeline.run.static import landcover_year
     from pipeline.synth.lazy import lazy_catalog
 
@@ -128,6 +130,15 @@ def features(root: Path, model_dir: Path, tile_size: int, repeats: int) -> dict[
     cold_s = statistics.median(_cpu(cold) for _ in range(repeats))
     warm_s = statistics.median(
         _cpu(lambda: tile_features(splan, tile, DAY)) for _ in range(repeats)
+    )
+
+    def tile_cold() -> None:
+        rs.clear_caches()
+        make_tile(splan, tile, DAY)
+
+    tile_cold_s = statistics.median(_cpu(tile_cold) for _ in range(repeats))
+    tile_warm_s = statistics.median(
+        _cpu(lambda: make_tile(splan, tile, DAY)) for _ in range(repeats)
     )
     g = tile.grid
     x, y = g.pixel_centres()
@@ -159,6 +170,8 @@ def features(root: Path, model_dir: Path, tile_size: int, repeats: int) -> dict[
         "cold_features_cpu_s": cold_s,
         "warm_features_cpu_s": warm_s,
         "target_warm_cpu_s": 0.15,
+        "tile_end_to_end_cold_cpu_s": tile_cold_s,
+        "tile_end_to_end_warm_cpu_s": tile_warm_s,
         "sinusoidal_centres_proj_cpu_s": proj_s,
         "sinusoidal_centres_closed_form_cpu_s": closed_s,
         "sinusoidal_speedup": proj_s / max(closed_s, 1e-9),
@@ -217,6 +230,15 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "static_stack_s": region["static_s"] * k_static,
                 "wall_s": region["day_s"] * k_day,
             }
+        # On paper from this run's CPU parts: every land tile costs what the all-land tile
+        # costs end to end with cold indices (a CONUS day cannot keep them all in memory).
+        paper = ext["land_tiles"] * out["features"]["tile_end_to_end_cold_cpu_s"]
+        conus["on_paper"] = {
+            "basis": "conus land tiles x one all-land tile's cold end-to-end CPU s, / 2 cores",
+            "cpu_s": paper,
+            "wall_s_2_cores": paper / 2,
+            "core_h": paper / 3600,
+        }
         conus["target_wall_s"] = TARGET_DAY_S
         conus["conus_tiles"] = ext["tiles"]
         conus["conus_land_tiles"] = ext["land_tiles"]
