@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
             for r in rows
             if r.variable in DAILY
         }
-        table = Table(title=f"sources for {date.date()} ({mode}) under {base}")
+        table = Table(title=f"sources for {date.date()} ({mode}, family {cat.family}) under {base}")
         # The fallback column only when an input's own file is absent (a chain serves it).
         falls = any(r.status == "missing" and r.variable in chains for r in rows)
         for col in (
