@@ -34,7 +34,7 @@ def test_check_prints_every_variable(world: Path, capsys: pytest.CaptureFixture[
     for name in ("smap", "ndvi", "lst", "precip", "sand", "et", "elevation", "koppen"):
         assert f"│ {name} " in out, name
     # The default mode is the one 'smdown run' uses: maps (daily LST).
-    assert "SMAP_L3_SM_P_E_20200602" in out and "MOD21A1D" in out and "(maps)" in out
+    assert "SMAP_L3_SM_P_E_20200602" in out and "MOD21A1D" in out and "(maps, " in out
     assert "missing: none" in out
     assert (
         main(
