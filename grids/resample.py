@@ -558,6 +558,38 @@ if _HAVE_NUMBA:
                 n_valid += ok
         return n_valid
 
+    @_njit(nogil=True, cache=True, error_model="numpy")
+    def _window_2d_kernel(
+        src_rows: np.ndarray,
+        src_cols: np.ndarray,
+        src_valid: np.ndarray,
+        r0: int,
+        c0: int,
+        win_h: int,
+        win_w: int,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        valid: np.ndarray,
+        flat: np.ndarray,
+    ) -> int:
+        """``index_for_window`` of a 2-D index in one pass (the numpy path's arrays)."""
+        h, w = rows.shape
+        n_valid = 0
+        for i in range(h):
+            for j in range(w):
+                r = src_rows[i, j] - r0
+                c = src_cols[i, j] - c0
+                ok = src_valid[i, j] and r >= 0 and r < win_h and c >= 0 and c < win_w
+                if not ok:
+                    r = 0
+                    c = 0
+                rows[i, j] = r
+                cols[i, j] = c
+                valid[i, j] = ok
+                flat[i, j] = r * win_w + c
+                n_valid += ok
+        return n_valid
+
 
 def nearest_points(
     src: Grid, x: np.ndarray, y: np.ndarray, crs: Any
@@ -628,6 +660,20 @@ def index_for_window(index: ResampleIndex, window: tuple[int, int, int, int]) ->
         vr = index.valid_rows & (rows >= 0) & (rows < shape[0])
         vc = index.valid_cols & (cols >= 0) & (cols < shape[1])
         out = _make_index(rows, cols, vr, vc, shape, index.dst_shape, key)
+    elif _HAVE_NUMBA and max(shape) < 2**31 and index.rows.dtype == np.int32:
+        h, w = index.dst_shape
+        rows = np.empty((h, w), np.int32)
+        cols = np.empty((h, w), np.int32)
+        valid = np.empty((h, w), np.bool_)
+        flat = np.empty((h, w), np.intp)
+        n_valid = _window_2d_kernel(
+            index.rows, index.cols, index.valid_rows, r0, c0, shape[0], shape[1],
+            rows, cols, valid, flat,
+        )  # fmt: skip
+        for a in (rows, cols, valid, flat):
+            a.setflags(write=False)
+        cov = int(n_valid) / (h * w)
+        out = ResampleIndex(rows, cols, valid, None, shape, index.dst_shape, cov, key, flat)
     else:
         rows = index.rows - r0
         cols = index.cols - c0

@@ -618,3 +618,16 @@ def test_fused_2d_index_equals_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -
             assert a.dtype == b.dtype and np.array_equal(a, b)
         assert np.array_equal(fused._flat, ref._flat) and fused.coverage == ref.coverage
         assert not fused.rows.flags.writeable
+        h, w = src.shape
+        for window in ((0, h, 0, w), (h // 3, h // 3 + 50, w // 4, w // 2), (5, 6, 7, 9)):
+            rs.clear_caches()
+            got = rs.index_for_window(fused, window)
+            rs.clear_caches()
+            with monkeypatch.context() as m:
+                m.setattr(rs, "_HAVE_NUMBA", False)
+                want = rs.index_for_window(ref, window)
+            rs.clear_caches()
+            for a, b in ((got.rows, want.rows), (got.cols, want.cols), (got.valid, want.valid)):
+                assert a.dtype == b.dtype and np.array_equal(a, b)
+            assert np.array_equal(got._flat, want._flat) and got.coverage == want.coverage
+            assert got.src_shape == want.src_shape
