@@ -1,9 +1,10 @@
 """The shape of a cube: grid, chunking, time axis; and where stores live (``StoreSpec``).
 
-A cube's time axis starts on 1 January of ``first_year`` and is sized in whole
-calendar years (extended by the driver one year at a time, never appended by
-workers). Spatial chunks are ``chunk`` x ``chunk`` pixels anchored at the grid
-origin; a tile may only write whole chunks (edge chunks end at the grid edge).
+A cube's time axis starts on 1 January of ``first_year`` and runs through the
+latest day a run wrote (extended by the driver before the day's tasks, never
+appended by workers; cubes of earlier versions were sized in whole years).
+Spatial chunks are ``chunk`` x ``chunk`` pixels anchored at the grid origin; a
+tile may only write whole chunks (edge chunks end at the grid edge).
 """
 
 from __future__ import annotations
