@@ -56,8 +56,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     write_world(spec, root / "world")
     settings = Settings(
-        # No SMAP-age fallback (issue 17): the days without SMAP stay unmapped here.
-        sources={"root": str(root / "world"), "smap_max_age_days": 0},
+        sources={"root": str(root / "world")},
         grid={"name": "conus-90m", "region": REGION, "tile_size": 128},
         output={"store": str(root / "cube"), "chunk_size": 64, "first_year": 2020},
         models={"dir": str(root / "models"), "arch": "rf"},
