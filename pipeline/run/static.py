@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 # Layers of the stack, from the variable registry (models.variables): static features,
 # categoricals; ``STATIC_READ`` are read from a product (texture may be derived).
-STATIC_FLOAT: tuple[str, ...] = static_feature_names()
+# Every set's static features (the extended set's terrain is computed once, here, too).
+STATIC_FLOAT: tuple[str, ...] = static_feature_names("extended")
 STATIC_CODES: tuple[str, ...] = categorical_names()
 STATIC_READ: tuple[str, ...] = (
     *STATIC_FLOAT,
@@ -201,6 +202,8 @@ def static_status(spec: StoreSpec, plan: RunPlan) -> str:
             f"!= {plan.grid.key()[:12]} / {plan.layout.chunk}"
         )
     if not attrs.get("complete") or "land_chunks" not in root:
+        return "incomplete"
+    if any(name not in root for name in STATIC_ARRAYS):  # made before a layer was added
         return "incomplete"
     return "complete"
 

@@ -31,13 +31,15 @@ import numpy as np
 
 from grids.tiling import Tile
 from models.features import FEATURE_NAMES
-from models.variables import daily_names, feature_variables, variables
+from models.variables import daily_names, feature_variables, names, variables
 from pipeline.cube import FLAG_BITS, encode_tile, write_region
 from pipeline.run.plan import RunPlan, tile_bounds_deg
 from pipeline.run.static import STATIC_CODES, STATIC_FLOAT, read_static
 from pipeline.run.workers import catalog_sources, worker_model
 
 DAILY: tuple[str, ...] = daily_names()
+# Daily inputs of every feature set; a tile reads those of its model (``RunPlan.feature_names``).
+DAILY_ANY: tuple[str, ...] = names("daily")
 # Flags a variable owns (models.variables): set where it is missing / when it was padded.
 MISSING_FLAGS: dict[str, str] = {
     v.name: v.flag.name for v in feature_variables() if v.flag and v.flag.when == "missing"
@@ -52,7 +54,7 @@ SMAP_INDEX = FEATURE_NAMES.index("smap")
 class TileFeatures:
     """The feature block of one tile and day, plus the static surface mask.
 
-    ``x`` float32 (9, H, W) in ``models.features`` order and units; ``cats`` int16
+    ``x`` float32 (n, H, W) in the model's feature order (``names``) and units; ``cats`` int16
     (3, H, W), -1 missing; ``missing`` bool (H, W): some input missing;
     ``surface`` uint8 (H, W) (0 land, 1 water, 2 urban); ``provenance``
     {variable: Provenance} of the daily inputs.
@@ -63,6 +65,7 @@ class TileFeatures:
     missing: np.ndarray
     surface: np.ndarray
     provenance: Mapping[str, Any]
+    names: tuple[str, ...] = FEATURE_NAMES
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
     bounds = tile_bounds_deg(tile)
     inputs: dict[str, Any] = {}
     empty: dict[str, Any] = {}
-    for var in DAILY:
+    daily = tuple(v for v in DAILY_ANY if v in DAILY or v in plan.feature_names)
+    for var in daily:
         if var not in srcs:
             from pipeline.errors import SourceError
 
@@ -118,13 +122,14 @@ def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
     for var in STATIC_CODES:
         codes = static[var]
         inputs[var] = np.where(codes >= 0, codes, np.nan).astype(np.float32)
-    block = build_feature_block(inputs, tile.grid)
+    block = build_feature_block(inputs, tile.grid, plan.feature_names)
     return TileFeatures(
         x=np.asarray(block.x, dtype=np.float32),
         cats=np.asarray(block.cats, dtype=np.int16),
         missing=np.asarray(block.missing, dtype=bool),
         surface=static["surface"],
         provenance={**dict(block.provenance), **empty},
+        names=block.names,
     )
 
 
@@ -134,7 +139,7 @@ def quality_flags(feat: TileFeatures) -> np.ndarray:
 
     flags = np.zeros(feat.surface.shape, dtype=np.uint8)
     for var, name in MISSING_FLAGS.items():
-        flags[~np.isfinite(feat.x[FEATURE_NAMES.index(var)])] |= FLAG_BITS[name]
+        flags[~np.isfinite(feat.x[feat.names.index(var)])] |= FLAG_BITS[name]
     flags[feat.missing] |= FLAG_BITS["input_missing"]
     flags[feat.surface == WATER] |= FLAG_BITS["water"]
     flags[feat.surface == URBAN] |= FLAG_BITS["urban"]
