@@ -4,7 +4,8 @@ Conventions of every member file: inputs ``x`` float32 (N, F), F the manifest's
 features (9 for the paper set) [and ``cats`` int64 (N, 3) for WDL]; outputs
 ``loc`` and ``scale`` float32 (N,), the member's Normal in m3 m-3. The fused
 file of an ensemble has the same inputs and outputs ``mean``, ``sd``, ``spread``
-(N,) and ``member_loc``, ``member_scale`` (N, m), computed as in ``models.ensemble.combine_members``.
+(N,) and ``member_loc``, ``member_scale`` (N, m), computed as in
+``models.ensemble.combine_members``.
 """
 
 from __future__ import annotations
