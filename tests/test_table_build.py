@@ -273,9 +273,10 @@ def test_static_layers_read_once_and_block_function_is_the_maps(
 ) -> None:
     calls: list[Grid] = []
 
-    def spy(inputs: dict[str, object], target: Grid) -> object:
+    def spy(inputs: dict[str, object], target: Grid, names: tuple[str, ...]) -> object:
         calls.append(target)
-        return build_feature_block(inputs, target)  # type: ignore[arg-type]
+        assert names == FEATURE_NAMES
+        return build_feature_block(inputs, target, names)  # type: ignore[arg-type]
 
     monkeypatch.setattr(build_mod, "build_feature_block", spy)
     daily, sites = insitu(n_sites=5)
