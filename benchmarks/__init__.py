@@ -7,4 +7,4 @@ runs them and writes ``bench.json`` and ``bench.md``.
 
 from __future__ import annotations
 
-BENCHMARKS: tuple[str, ...] = ("grids", "insitu", "models", "run", "conus")
+BENCHMARKS: tuple[str, ...] = ("grids", "insitu", "models", "run", "conus", "speed")

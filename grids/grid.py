@@ -31,11 +31,23 @@ def normalize_crs(crs: Any) -> str:
     strings, a pyproj or rasterio CRS). Raises ``CRSError`` when it cannot be
     parsed or is missing.
     """
+    if crs is None or (isinstance(crs, str) and not crs.strip()):
+        raise CRSError("no CRS given")
+    if isinstance(crs, str):
+        return _normalize_crs_text(crs)  # every Grid (window, tile) normalises its CRS text
+    return _normalize_crs(crs)
+
+
+@lru_cache(maxsize=512)
+def _normalize_crs_text(crs: str) -> str:
+    """``normalize_crs`` of a CRS text, cached (parsing costs milliseconds; errors not cached)."""
+    return _normalize_crs(crs)
+
+
+def _normalize_crs(crs: Any) -> str:
     from pyproj import CRS
     from pyproj.exceptions import CRSError as ProjCRSError
 
-    if crs is None or (isinstance(crs, str) and not crs.strip()):
-        raise CRSError("no CRS given")
     if isinstance(crs, str) and crs.upper().startswith(("EPSG:", "ESRI:")) and ":" in crs:
         auth, code = crs.split(":", 1)
         if code.strip().isdigit():

@@ -289,6 +289,75 @@ def _separable_centres(dst: Grid, crs: str) -> _Centres | None:
     return _Centres(xs, ys) if same_x and same_y else None
 
 
+def _sphere_sinusoidal(crs: str) -> tuple[float, float, float, float] | None:
+    """(R, lon_0, x_0, y_0) of a spherical sinusoidal ``crs`` (metres), else None."""
+    cached = _sinu_params.get(crs, False)
+    if cached is not False:
+        return cached  # type: ignore[return-value]
+    import warnings
+
+    from pyproj import CRS
+
+    got: tuple[float, float, float, float] | None = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            d = CRS.from_user_input(crs).to_dict()
+        except Exception:  # pragma: no cover - unparsable: never take the fast path
+            d = {}
+    known = {"proj", "R", "lon_0", "x_0", "y_0", "units", "no_defs", "type"}
+    if d.get("proj") == "sinu" and "R" in d and set(d) <= known and d.get("units", "m") == "m":
+        radius, lon_0 = float(d["R"]), float(d.get("lon_0", 0.0))
+        got = (radius, lon_0, float(d.get("x_0", 0.0)), float(d.get("y_0", 0.0)))
+    _sinu_params[crs] = got
+    return got
+
+
+_sinu_params: dict[str, tuple[float, float, float, float] | None] = {}
+_DEG_TO_RAD = 0.017453292519943296  # PROJ's DEG_TO_RAD (unitconvert deg -> rad)
+
+
+def _sinusoidal_centres(dst: Grid, crs: str) -> _Centres | None:
+    """Centres of a geographic ``dst`` in a spherical sinusoidal ``crs`` in closed form.
+
+    PROJ's spherical sinusoidal forward is x = x_0 + R * (lam * cos(phi)), y = y_0 + R * phi
+    with lam = (lon - lon_0) and phi = lat in radians (degrees times PROJ's DEG_TO_RAD). On
+    an axis-aligned geographic grid phi depends on the row only, so cos(phi) is taken once
+    per row (the C library's cos, as PROJ) and every centre costs two multiplies. The
+    result is compared bit for bit with PROJ on a 17 x 17 sample of centres including the
+    grid's edges; on any difference None is returned (use the full transform).
+    """
+    if not (dst.is_geographic and dst.is_axis_aligned):
+        return None
+    params = _sphere_sinusoidal(crs)
+    if params is None or _projection_name(dst.crs) != "longlat":
+        return None
+    radius, lon_0, x_0, y_0 = params
+    a, b, c, d, e, f = dst.transform
+    h, w = dst.shape
+    x1 = a * (np.arange(w, dtype=np.float64) + 0.5) + b * 0.5 + c  # Grid.pixel_centres
+    y1 = d * 0.5 + e * (np.arange(h, dtype=np.float64) + 0.5) + f
+    lam = x1 * _DEG_TO_RAD - lon_0 * _DEG_TO_RAD if lon_0 else x1 * _DEG_TO_RAD
+    phi = y1 * _DEG_TO_RAD
+    if np.any(np.abs(lam) > math.pi) or np.any(np.abs(phi) > math.pi / 2):
+        return None  # PROJ wraps longitudes / refuses latitudes there: leave it to PROJ
+    cos_phi = np.array([math.cos(v) for v in phi.tolist()], dtype=np.float64)
+    xs = radius * (lam[None, :] * cos_phi[:, None])
+    if x_0:
+        xs = xs + x_0
+    ys1 = radius * phi
+    if y_0:
+        ys1 = ys1 + y_0
+    ys = np.broadcast_to(ys1[:, None], (h, w))
+    ri = np.unique(np.linspace(0, h - 1, min(h, 17)).astype(np.intp))
+    ci = np.unique(np.linspace(0, w - 1, min(w, 17)).astype(np.intp))
+    xx, yy = np.meshgrid(x1[ci], y1[ri])
+    fx, fy = transform_xy(xx, yy, dst.crs, crs)
+    same_x = np.array_equal(fx, xs[np.ix_(ri, ci)], equal_nan=True)
+    same_y = np.array_equal(fy, ys[np.ix_(ri, ci)], equal_nan=True)
+    return _Centres(xs, ys) if same_x and same_y else None
+
+
 def _centres_in(dst: Grid, crs: str) -> _Centres:
     """Every centre of ``dst`` in ``crs`` (exact PROJ), cached: the MODIS 250/500/1000 m
     lattices share one sinusoidal transform of a tile instead of three."""
@@ -297,6 +366,8 @@ def _centres_in(dst: Grid, crs: str) -> _Centres:
     if hit is not None:
         return hit  # type: ignore[no-any-return]
     got = _separable_centres(dst, crs)
+    if got is None:
+        got = _sinusoidal_centres(dst, crs)
     if got is None:
         x, y = dst.pixel_centres()
         xs, ys = transform_xy(x, y, dst.crs, crs)
@@ -398,6 +469,8 @@ def nearest_index(src: Grid, dst: Grid) -> ResampleIndex:
         cols, vc = _to_index(px, src.width)
         rows, vr = _to_index(py, src.height)
         idx = _make_index(rows, cols, vr, vc, src.shape, dst.shape, key)
+    elif _HAVE_NUMBA and max(src.shape) < 2**31:
+        idx = _index_2d_fused(src, dst, key)
     else:
         px, py = _src_pixel_coords(src, dst)
         cols, vc = _to_index(px, src.width)
@@ -405,6 +478,117 @@ def nearest_index(src: Grid, dst: Grid) -> ResampleIndex:
         idx = _make_index(rows, cols, vr & vc, None, src.shape, dst.shape, key)
     _nearest_cache.put(ck, idx)
     return idx
+
+
+def _index_2d_fused(src: Grid, dst: Grid, key: str) -> ResampleIndex:
+    """``nearest_index`` of a 2-D case in one compiled pass over the target pixels.
+
+    The same float64 arithmetic as ``_src_pixel_coords``, ``_to_index`` and
+    ``_make_index`` (inverse geotransform, floor(p + 1e-10), validity), without their
+    dozen temporaries of the tile's size: the indices are identical
+    (tests/test_grids_resample.py compares both paths).
+    """
+    centres = _centres_in(dst, src.crs)
+    ia, ib, ic, id_, ie, if_ = _inv_gt(src.transform)
+    h, w = dst.shape
+    rows = np.empty((h, w), np.int32)
+    cols = np.empty((h, w), np.int32)
+    valid = np.empty((h, w), np.bool_)
+    flat = np.empty((h, w), np.intp)
+    n_valid = _nearest_2d_kernel(
+        centres.xs, centres.ys, ia, ib, ic, id_, ie, if_, src.height, src.width,
+        rows, cols, valid, flat,
+    )  # fmt: skip
+    for a in (rows, cols, valid, flat):
+        a.setflags(write=False)
+    coverage = int(n_valid) / (h * w)
+    return ResampleIndex(rows, cols, valid, None, src.shape, dst.shape, coverage, key, flat)
+
+
+try:
+    from numba import njit as _njit
+
+    _HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dependency; the numpy path stays
+    _HAVE_NUMBA = False
+
+if _HAVE_NUMBA:
+
+    @_njit(nogil=True, cache=True, error_model="numpy")
+    def _nearest_2d_kernel(
+        xs: np.ndarray,
+        ys: np.ndarray,
+        ia: float,
+        ib: float,
+        ic: float,
+        id_: float,
+        ie: float,
+        if_: float,
+        src_h: int,
+        src_w: int,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        valid: np.ndarray,
+        flat: np.ndarray,
+    ) -> int:
+        h, w = rows.shape
+        n_valid = 0
+        for i in range(h):
+            for j in range(w):
+                x = xs[i, j]
+                y = ys[i, j]
+                px = ic + x * ia + y * ib
+                py = if_ + x * id_ + y * ie
+                cx = np.floor(px + GDAL_NEAREST_EPS)
+                cy = np.floor(py + GDAL_NEAREST_EPS)
+                ok = (
+                    np.isfinite(px)
+                    and px >= 0.0
+                    and cx < src_w
+                    and np.isfinite(py)
+                    and py >= 0.0
+                    and cy < src_h
+                )
+                r = int(cy) if ok else 0
+                c = int(cx) if ok else 0
+                rows[i, j] = r
+                cols[i, j] = c
+                valid[i, j] = ok
+                flat[i, j] = r * src_w + c
+                n_valid += ok
+        return n_valid
+
+    @_njit(nogil=True, cache=True, error_model="numpy")
+    def _window_2d_kernel(
+        src_rows: np.ndarray,
+        src_cols: np.ndarray,
+        src_valid: np.ndarray,
+        r0: int,
+        c0: int,
+        win_h: int,
+        win_w: int,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        valid: np.ndarray,
+        flat: np.ndarray,
+    ) -> int:
+        """``index_for_window`` of a 2-D index in one pass (the numpy path's arrays)."""
+        h, w = rows.shape
+        n_valid = 0
+        for i in range(h):
+            for j in range(w):
+                r = src_rows[i, j] - r0
+                c = src_cols[i, j] - c0
+                ok = src_valid[i, j] and r >= 0 and r < win_h and c >= 0 and c < win_w
+                if not ok:
+                    r = 0
+                    c = 0
+                rows[i, j] = r
+                cols[i, j] = c
+                valid[i, j] = ok
+                flat[i, j] = r * win_w + c
+                n_valid += ok
+        return n_valid
 
 
 def nearest_points(
@@ -463,6 +647,10 @@ def index_for_window(index: ResampleIndex, window: tuple[int, int, int, int]) ->
     r0, r1, c0, c1 = (int(v) for v in window)
     if r1 <= r0 or c1 <= c0:
         raise GridError(f"empty source window {window!r}")
+    ck = ("window", index.key, str((r0, r1, c0, c1)))
+    hit = _nearest_cache.get(ck)  # a tile's sources read the same windows every day
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
     key = _digest(index.key, "window", r0, r1, c0, c1)
     shape = (r1 - r0, c1 - c0)
     if index.separable:
@@ -471,11 +659,28 @@ def index_for_window(index: ResampleIndex, window: tuple[int, int, int, int]) ->
         cols = index.cols - c0
         vr = index.valid_rows & (rows >= 0) & (rows < shape[0])
         vc = index.valid_cols & (cols >= 0) & (cols < shape[1])
-        return _make_index(rows, cols, vr, vc, shape, index.dst_shape, key)
-    rows = index.rows - r0
-    cols = index.cols - c0
-    v = index.valid_rows & (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
-    return _make_index(rows, cols, v, None, shape, index.dst_shape, key)
+        out = _make_index(rows, cols, vr, vc, shape, index.dst_shape, key)
+    elif _HAVE_NUMBA and max(shape) < 2**31 and index.rows.dtype == np.int32:
+        h, w = index.dst_shape
+        rows = np.empty((h, w), np.int32)
+        cols = np.empty((h, w), np.int32)
+        valid = np.empty((h, w), np.bool_)
+        flat = np.empty((h, w), np.intp)
+        n_valid = _window_2d_kernel(
+            index.rows, index.cols, index.valid_rows, r0, c0, shape[0], shape[1],
+            rows, cols, valid, flat,
+        )  # fmt: skip
+        for a in (rows, cols, valid, flat):
+            a.setflags(write=False)
+        cov = int(n_valid) / (h * w)
+        out = ResampleIndex(rows, cols, valid, None, shape, index.dst_shape, cov, key, flat)
+    else:
+        rows = index.rows - r0
+        cols = index.cols - c0
+        v = index.valid_rows & (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+        out = _make_index(rows, cols, v, None, shape, index.dst_shape, key)
+    _nearest_cache.put(ck, out)
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -79,6 +79,10 @@ class Manifest(_Frozen):
     outputs: list[str] = ["loc", "scale"]
     normalisation: Normalisation | None = None
     table_hash: str | None = None
+    family: str | None = None
+    """Product family of the inputs the ensemble was trained on (None: not recorded)."""
+    products: dict[str, str] = {}
+    """{variable: product} of the training table (``[sources] family``'s training mode)."""
     split_seed: int
     rows: str
     inner_split: dict[str, Any] = {}

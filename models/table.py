@@ -46,6 +46,8 @@ EXTENDED_COLUMNS: tuple[str, ...] = tuple(
     n for n in feature_names("extended") if n not in FEATURE_NAMES
 )
 """Inputs of the ``extended`` set beyond the paper's nine (optional columns)."""
+METADATA_KEY = b"smdown"
+"""Key of the table's JSON metadata in the Parquet schema (written by pipeline/table)."""
 
 RowSelector = Literal["train", "all"] | Callable[[pd.DataFrame], "np.ndarray | pd.Series"]
 
@@ -76,6 +78,22 @@ def read_table(path: Path | str) -> pd.DataFrame:
         raise TableSchemaError(str(p), f"not a readable Parquet table: {exc}") from exc
     check_table(df, source=str(p))
     return df
+
+
+def table_inputs(path: Path | str) -> tuple[str | None, dict[str, str]]:
+    """(product family, {variable: product}) the table records; (None, {}) when it does not."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    try:
+        meta = (pq.read_schema(Path(path)).metadata or {}).get(METADATA_KEY)
+        info = json.loads(meta) if meta else {}
+    except (OSError, ValueError) as exc:
+        raise TableSchemaError(str(path), f"unreadable table metadata: {exc}") from exc
+    family = info.get("family")
+    products = info.get("products") or {}
+    return (str(family) if family else None), {str(k): str(v) for k, v in products.items()}
 
 
 def table_hash(table: pd.DataFrame) -> str:

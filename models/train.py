@@ -108,6 +108,8 @@ def train_ensemble(
     on_member: Callable[[Member, Any], None] | None = None,
     calibrate_sd: bool = True,
     feature_set: FeatureSet | str = DEFAULT_FEATURE_SET,
+    family: str | None = None,
+    products: dict[str, str] | None = None,
 ) -> Manifest:
     """Train the ``arch`` ensemble on ``rows`` of ``table``, export to ``out_dir``; the manifest.
 
@@ -126,6 +128,8 @@ def train_ensemble(
     manifest (``runtime["sd_calibration"]``), which the runtime applies.
     ``feature_set``: the inputs (``models.features.FEATURE_SETS``; the table must hold
     them), recorded in the manifest with their order.
+    ``family``/``products``: the product family and products of the inputs, recorded in
+    the manifest (default: what the Parquet table's metadata records).
     """
     if arch not in ARCHS:
         raise TrainError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -135,6 +139,9 @@ def train_ensemble(
         raise TrainError(str(exc)) from exc
     names = feature_names(fset)
     if not isinstance(table, pd.DataFrame):
+        recorded, recorded_products = tbl.table_inputs(table)
+        family = family or recorded
+        products = products if products is not None else recorded_products
         table = tbl.read_table(table)
     tbl.check_table(table, names=names)
     if table_hash is None:
@@ -202,6 +209,8 @@ def train_ensemble(
         inputs=inputs,
         normalisation=normalisation,
         table_hash=table_hash,
+        family=family,
+        products=dict(products or {}),
         split_seed=seed,
         rows=str(rows_desc),
         inner_split=inner,

@@ -25,8 +25,13 @@ The registry lives in ``models/`` because the feature order is a model contract 
 Adding a covariate: one ``Variable`` entry below (or ``register`` before anything reads
 the registry, as the tests do) plus one product module whose source the catalogue builds
 for the entry's product (``pipeline.sources.catalog.register_product``).
-Families: ``"modis"`` today; a new family (e.g. VIIRS) adds a key to ``products`` of the
-variables whose product differs and to ``FAMILIES``; ``ANY_FAMILY`` entries serve all.
+Families (``FAMILIES``, chosen by ``[sources] family``): ``modis-terra`` (MOD*, for history:
+Terra produced its full suite until December 2025), ``modis-aqua`` (MYD*, until August 2026),
+and the VIIRS collection-2 continuity products ``viirs-snpp`` (VNP*), ``viirs-noaa20`` (VJ1*)
+and ``viirs-noaa21`` (VJ2*) for current days. A family names the product serving each optical
+variable per mode; ``ANY_FAMILY`` entries (SMAP, CHIRPS, soils, DEM, Koeppen) serve all. Units
+are the variable's whatever the family (each reader converts). Land cover is MCD12Q1 for
+every family (no VIIRS land-cover product is released): the latest year on or before the day.
 """
 
 from __future__ import annotations
@@ -48,9 +53,17 @@ FlagWhen = Literal["missing", "padded"]
 
 ANY_FAMILY = "*"
 """Key of ``Variable.products`` for a product that serves every family."""
-FAMILIES: tuple[str, ...] = ("modis",)
+FAMILIES: tuple[str, ...] = (
+    "modis-terra",
+    "modis-aqua",
+    "viirs-snpp",
+    "viirs-noaa20",
+    "viirs-noaa21",
+)
 """Product families of the optical covariates (NDVI, LST, ET, land cover)."""
-DEFAULT_FAMILY = "modis"
+DEFAULT_FAMILY = "viirs-snpp"
+"""The default family (``[sources] family``, synthetic worlds): VIIRS for current days.
+Tables and models made before families existed were ``"modis-terra"``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +131,15 @@ def _same(product: str) -> dict[str, dict[Mode, str]]:
     return {ANY_FAMILY: {"training": product, "maps": product}}
 
 
-def _modis(training: str, maps: str | None = None) -> dict[str, dict[Mode, str]]:
-    return {"modis": {"training": training, "maps": maps or training}}
+def _family(**by_family: tuple[str, str]) -> dict[str, dict[Mode, str]]:
+    """{family: {"training": product, "maps": product}} from family=(training, maps)."""
+    out: dict[str, dict[Mode, str]] = {
+        f.replace("_", "-"): {"training": t, "maps": m} for f, (t, m) in by_family.items()
+    }
+    unknown = set(out) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown product family {sorted(unknown)}")
+    return out
 
 
 _REGISTRY: list[Variable] = [
@@ -135,20 +155,33 @@ _REGISTRY: list[Variable] = [
     Variable(
         "ndvi",
         "1",
-        "MODIS NDVI (MOD13A1 500 m / MOD13Q1 250 m, 16-day)",
+        "NDVI, 16-day (MODIS MOD13A1 500 m / MOD13Q1 250 m; VIIRS VNP13A1 500 m)",
         "daily",
         (-1.0, 1.0),
-        _modis("MOD13A1", "MOD13Q1"),
+        _family(
+            modis_terra=("MOD13A1", "MOD13Q1"),
+            modis_aqua=("MYD13A1", "MYD13Q1"),
+            viirs_snpp=("VNP13A1", "VNP13A1"),
+            viirs_noaa20=("VJ113A1", "VJ113A1"),
+            viirs_noaa21=("VJ213A1", "VJ213A1"),
+        ),
         padding=Padding("ndvi_padding_days", 0),
         flag=Flag("ndvi_padded", 4, "padded", "NDVI from an earlier composite (padded)"),
     ),
     Variable(
         "lst",
         "degC",
-        "MODIS land surface temperature (MOD11A2 8-day padded / MOD21A1 daily)",
+        "Land surface temperature, day (8-day padded for training / daily for maps)",
         "daily",
         (-90.0, 70.0),
-        _modis("MOD11A2", "MOD21A1D"),
+        _family(
+            modis_terra=("MOD11A2", "MOD21A1D"),
+            modis_aqua=("MYD11A2", "MYD21A1D"),
+            viirs_snpp=("VNP21A2", "VNP21A1D"),
+            # NOAA-20/21: the daily LST serves both modes (no 8-day VJ1/VJ2 LST is used).
+            viirs_noaa20=("VJ121A1D", "VJ121A1D"),
+            viirs_noaa21=("VJ221A1D", "VJ221A1D"),
+        ),
         padding=Padding("lst_padding_days", 7),
         flag=Flag("lst_padded", 2, "padded", "LST from an earlier composite (padded)"),
     ),
@@ -187,10 +220,16 @@ _REGISTRY: list[Variable] = [
     Variable(
         "et",
         "mm day-1",
-        "MODIS evapotranspiration (MOD16A2 8-day, padded), daily rate",
+        "Evapotranspiration (8-day MOD16A2 / VNP16A2, padded), daily rate",
         "daily",
         (0.0, 100.0),
-        _modis("MOD16A2"),
+        _family(
+            modis_terra=("MOD16A2", "MOD16A2"),
+            modis_aqua=("MYD16A2", "MYD16A2"),
+            viirs_snpp=("VNP16A2", "VNP16A2"),
+            viirs_noaa20=("VJ116A2", "VJ116A2"),
+            viirs_noaa21=("VJ216A2", "VJ216A2"),
+        ),
         padding=Padding("et_padding_days", 7),
         flag=Flag("et_padded", 8, "padded", "ET from an earlier composite (padded)"),
     ),
@@ -214,10 +253,10 @@ _REGISTRY: list[Variable] = [
     Variable(
         "landcover",
         "1",
-        "MODIS MCD12Q1 LC_Type1 (IGBP) land cover class (1-17), yearly",
+        "MODIS MCD12Q1 LC_Type1 (IGBP) land cover class (1-17), yearly, every family",
         "categorical",
         (1, 17),
-        _modis("MCD12Q1"),
+        _same("MCD12Q1"),
         # Yearly and published late: the latest year not after the date serves it.
         padding=Padding(None, 3660),
     ),
@@ -440,7 +479,20 @@ def physical_ranges() -> dict[str, tuple[float, float]]:
 
 def products(mode: Mode, family: str = DEFAULT_FAMILY) -> dict[str, str]:
     """{variable: product} serving each variable in ``mode`` for ``family``."""
+    check_family(family)
     return {v.name: v.product(mode, family) for v in variables()}
+
+
+def check_family(family: str) -> str:
+    """``family`` when it is one of ``FAMILIES`` (ValueError naming the choices otherwise)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown product family {family!r}; one of {', '.join(FAMILIES)}")
+    return family
+
+
+def family_products(family: str) -> dict[str, dict[str, str]]:
+    """{mode: {variable: product}} of ``family`` (what tables and manifests record)."""
+    return {mode: products(mode, family) for mode in MODES}
 
 
 def markdown_table() -> str:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from models.variables import DEFAULT_FAMILY, check_family
 from pipeline.errors import ConfigError
 
 CONFIG_ENV = "SMDOWN_CONFIG"
@@ -37,15 +38,30 @@ class SourcesConfig(_Section):
     root: str = "smdown-data/world"
     smap: str | None = None
     modis: str | None = None
+    viirs: str | None = None
     chirps: str | None = None
     soilgrids: str | None = None
     merit: str | None = None
     koppen: str | None = None
     landcover: str | None = None
+    # Product family of NDVI, LST and ET (models.variables.FAMILIES): the VIIRS continuity
+    # products "viirs-snpp" (VNP*, default: current days), "viirs-noaa20" (VJ1*),
+    # "viirs-noaa21" (VJ2*), or for history "modis-terra" (MOD*, to December 2025) and
+    # "modis-aqua" (MYD*, to August 2026).
+    family: str = DEFAULT_FAMILY
+    # `smdown run` refuses a model trained on another family's inputs unless this is true.
+    allow_family_mismatch: bool = False
     smap_quality: Literal["recommended", "any"] = "recommended"
     lst_padding_days: int = Field(7, ge=0, le=16)
     et_padding_days: int = Field(7, ge=0, le=16)
     ndvi_padding_days: int = Field(0, ge=0, le=16)
+    # Fallback chains of the maps (pipeline.run.fallback): SMAP from the newest valid
+    # retrieval of up to this many days before when the day's own has none at a pixel;
+    # the daily LST falls back to the 8-day composite; NDVI, ET and the LST composite to
+    # this many earlier composites where the serving one has no value at a pixel.
+    smap_max_age_days: int = Field(3, ge=0, le=10)
+    lst_composite_fallback: bool = True
+    earlier_composites: int = Field(1, ge=0, le=4)
     # MODIS QC: "good" (best only), "usable" (+ LST other-quality, NDVI marginal), "any".
     modis_qc: Literal["good", "usable", "any"] = "usable"
     # Native pixels read beyond the requested bounds on every side.
@@ -60,6 +76,11 @@ class SourcesConfig(_Section):
             "h10v05", "h10v06", "h11v04", "h11v05", "h12v04", "h12v05", "h13v04",
         ]
     )  # fmt: skip
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, v: str) -> str:
+        return check_family(v)
 
 
 class GridConfig(_Section):

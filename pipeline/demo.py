@@ -93,6 +93,7 @@ def _world_is_current(root: Path, spec: Any) -> bool:
     return bool(
         info.get("seed") == spec.seed
         and float(info.get("rain_factor", 1.0)) == spec.rain_factor
+        and info.get("family", "modis-terra") == spec.family
         and [float(v) for v in info.get("region", [])] == [float(v) for v in spec.region]
         and info.get("start") == spec.start.isoformat()
         and info.get("end") == spec.end.isoformat()
@@ -130,7 +131,8 @@ def run_demo(
     region = settings.grid.region
     if region is None:
         raise SmdownError("grid.region: the demo needs a region (the default one is Oklahoma)")
-    spec = world_spec(world_name, region=tuple(region), seed=seed)
+    # The world is written in the configured family's formats ([sources] family).
+    spec = world_spec(world_name, region=tuple(region), seed=seed, family=settings.sources.family)
     world = Path(settings.sources.root)
     work = Path(settings.table.path).parent
     insitu_out = work / "insitu"

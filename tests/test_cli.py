@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     "backfill",
     "evaluate",
     "export",
+    "migrate",
     "bench",
     "demo",
     "config",

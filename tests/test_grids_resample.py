@@ -529,3 +529,105 @@ def test_netcdf_with_unparseable_crs_names_the_file(tmp_path: Path) -> None:
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(GridError, match=r"missing\.tif"):
         read_grid(tmp_path / "missing.tif")
+
+
+# -- closed-form sinusoidal centres (issue 19) ----------------------------------------------
+def test_sinusoidal_closed_form_gives_proj_bits_and_the_same_indices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """conus-90m tiles (corners of the grid, random ones, a one-pixel one) into MODIS
+    sinusoidal: closed-form centres equal PROJ's bit for bit, and the nearest indices
+    onto the 250 m / 1 km MODIS lattices are identical with and without the fast path."""
+    from grids import resample as rs
+    from grids.named import MODIS_SINUSOIDAL_CRS, modis_tile_grid, named_grid
+
+    g = named_grid("conus-90m")
+    rng = np.random.default_rng(19)
+    corners = [(0, 0), (0, g.width - 300), (g.height - 300, 0), (g.height - 300, g.width - 300)]
+    some = [(int(rng.integers(0, g.height - 300)), int(rng.integers(0, g.width - 300)))]
+    tiles = [g.window(r, r + 300, c, c + 300) for r, c in corners + some * 3]
+    tiles.append(g.window(1000, 1001, 2000, 2001))
+    for t in tiles:
+        fast = rs._sinusoidal_centres(t, MODIS_SINUSOIDAL_CRS)
+        assert fast is not None
+        x, y = t.pixel_centres()
+        px, py = rs.transform_xy(x, y, t.crs, MODIS_SINUSOIDAL_CRS)
+        assert np.array_equal(fast.xs, px) and np.array_equal(fast.ys, py)
+    lattices = [modis_tile_grid(10, 5, 250), modis_tile_grid(9, 5, 1000)]
+    # Tiles straddling MODIS tile edges h09/h10 (x = -8.9e6 m) on the 250 m and 1 km lattices.
+    probe = named_grid("conus-90m").crop((-99.0, 35.0, -96.5, 36.0))
+    rs.clear_caches()
+    fast_idx = [rs.nearest_index(src, probe) for src in lattices]
+    rs.clear_caches()
+    monkeypatch.setattr(rs, "_sinusoidal_centres", lambda dst, crs: None)
+    slow_idx = [rs.nearest_index(src, probe) for src in lattices]
+    rs.clear_caches()
+    for a, b in zip(fast_idx, slow_idx, strict=True):
+        assert np.array_equal(a.rows, b.rows) and np.array_equal(a.cols, b.cols)
+        assert np.array_equal(a.valid, b.valid)
+        assert 0.0 < a.coverage < 1.0  # the probe crosses the lattice's edge
+
+
+def test_sinusoidal_closed_form_declines_other_projections() -> None:
+    from grids import resample as rs
+    from grids.named import named_grid
+
+    t = named_grid("conus-90m").window(0, 10, 0, 10)
+    assert rs._sinusoidal_centres(t, "+proj=sinu +lon_0=0 +a=6378137 +rf=298.257 +units=m") is None
+    assert rs._sinusoidal_centres(t, "EPSG:5070") is None
+
+
+def test_normalize_crs_is_cached_and_still_refuses_bad_text() -> None:
+    from grids.errors import CRSError
+    from grids.grid import _normalize_crs_text, normalize_crs
+
+    text = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
+    first = normalize_crs(text)
+    hits = _normalize_crs_text.cache_info().hits
+    assert normalize_crs(text) == first
+    assert _normalize_crs_text.cache_info().hits == hits + 1
+    for _ in range(2):
+        with pytest.raises(CRSError, match="cannot parse CRS"):
+            normalize_crs("+proj=nonsense")
+
+
+def test_fused_2d_index_equals_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled 2-D index builder gives the numpy path's arrays on cross-CRS cases
+    (MODIS sinusoidal, EASE-Grid 2.0, Albers sources onto EPSG:4326 windows, edges)."""
+    from grids import resample as rs
+    from grids.named import modis_tile_grid, named_grid
+
+    g = named_grid("conus-90m")
+    albers = Grid("EPSG:5070", (240.0, 0.0, -400_000.0, 0.0, -240.0, 1_700_000.0), (900, 900))
+    cases = [
+        (modis_tile_grid(10, 5, 500), g.crop((-99.0, 35.0, -96.5, 36.0))),
+        (modis_tile_grid(9, 4, 1000), g.crop((-105.0, 44.0, -103.0, 45.5))),
+        (albers, g.crop((-100.5, 38.0, -98.0, 40.0))),
+        (modis_tile_grid(10, 5, 250), g.window(100, 101, 100, 101)),
+    ]
+    for src, dst in cases:
+        rs.clear_caches()
+        fused = rs.nearest_index(src, dst)
+        rs.clear_caches()
+        with monkeypatch.context() as m:
+            m.setattr(rs, "_HAVE_NUMBA", False)
+            ref = rs.nearest_index(src, dst)
+        rs.clear_caches()
+        assert not fused.separable and not ref.separable
+        for a, b in ((fused.rows, ref.rows), (fused.cols, ref.cols), (fused.valid, ref.valid)):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+        assert np.array_equal(fused._flat, ref._flat) and fused.coverage == ref.coverage
+        assert not fused.rows.flags.writeable
+        h, w = src.shape
+        for window in ((0, h, 0, w), (h // 3, h // 3 + 50, w // 4, w // 2), (5, 6, 7, 9)):
+            rs.clear_caches()
+            got = rs.index_for_window(fused, window)
+            rs.clear_caches()
+            with monkeypatch.context() as m:
+                m.setattr(rs, "_HAVE_NUMBA", False)
+                want = rs.index_for_window(ref, window)
+            rs.clear_caches()
+            for a, b in ((got.rows, want.rows), (got.cols, want.cols), (got.valid, want.valid)):
+                assert a.dtype == b.dtype and np.array_equal(a, b)
+            assert np.array_equal(got._flat, want._flat) and got.coverage == want.coverage
+            assert got.src_shape == want.src_shape

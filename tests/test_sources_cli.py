@@ -14,6 +14,12 @@ from pipeline.cli import main
 DAYS = [dt.date(2020, 6, 1), dt.date(2020, 6, 2)]
 
 
+@pytest.fixture(autouse=True)
+def _terra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The world written here is MODIS Terra GeoTIFF tiles."""
+    monkeypatch.setenv("SMDOWN__SOURCES__FAMILY", "modis-terra")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("world")
@@ -74,7 +80,7 @@ def test_fetch_error_is_one_line_naming_the_url(
 ) -> None:
     args = ["fetch", "--product", "CHIRPS", "--start", "2020-06-01", "--end", "2020-06-01"]
     base = "http://127.0.0.1:9/chirps"  # port 9 (discard): connection refused, offline
-    assert main([*args, "--root", str(tmp_path), "--base-url", base]) == 1
+    assert main([*args, "--root", str(tmp_path), "--base-url", base, "--tries", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"{base}/2020/chirps-v2.0.2020.06.01.tif.gz" in err

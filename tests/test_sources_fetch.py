@@ -12,27 +12,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _writers_sources import REGION, write_chirps, write_smap
+from _writers_sources import REGION, write_chirps
 
-from pipeline.sources.chirps import ChirpsSource
-from pipeline.sources.fetch import FetchError, ManualDownloadRequired, download, fetch
-from pipeline.sources.smap import SmapSource
+from pipeline.sources.chirps import ChirpsSource, index_files, product_of
+from pipeline.sources.cmr import Backoff
+from pipeline.sources.fetch import FetchError, ManualDownloadRequired, chirps3_url, download, fetch
 
-TOKEN = "test-token-123"
-HDF4_MAGIC = b"\x0e\x03\x13\x01"
+NO_WAIT = Backoff(tries=2, sleep=lambda s: None)
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Static files; /SMAP and /MOLT need the bearer token; /broken/* lies about its length."""
+    """Static files; /broken/* lies about its length; /html/* is a login page."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
-        if self.path.startswith(("/SMAP", "/MOLT")):
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self.send_error(401, "Unauthorized")
-                return
         if self.path.startswith("/broken/"):
             self.send_response(200)
             self.send_header("Content-Length", "100000")
@@ -97,58 +92,67 @@ def test_chirps_fetch_layout_and_skip(server: tuple[str, Path], tmp_path: Path) 
     assert not list(root.rglob("*.part*"))
 
 
-def test_smap_fetch_newest_release_with_token(server: tuple[str, Path], tmp_path: Path) -> None:
+def _v3(made: Path, day: dt.date, mm: float, name: str) -> bytes:
+    """A CHIRPS v3 daily file: the same GeoTIFF format as 2.0 under the v3 name."""
+    return write_chirps(made / name, day, mm).read_bytes()
+
+
+def test_chirps3_fetch_layout_cog_and_reader(server: tuple[str, Path], tmp_path: Path) -> None:
     url, served = server
-    made = tmp_path / "made"
-    old = write_smap(made, DAYS[0], 0.1, 0.1, crid=19240, number=1)
-    new = write_smap(made, DAYS[0], 0.2, 0.2, crid=19240, number=2)
-    folder = served / "SMAP/SPL3SMP_E.006/2020.06.01"
-    folder.mkdir(parents=True)
-    for f in (old, new):
-        (folder / f.name).write_bytes(f.read_bytes())
+    d = DAYS[0]
+    tif = served / "v3/daily/final/rnl/2020/chirps-v3.0.rnl.2020.06.01.tif"
+    cog = served / "v3/daily/final/rnl/cogs/2020/chirps-v3.0.rnl.2020.06.01.cog"
+    for path, mm in ((tif, 3.0), (cog, 4.0)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(_v3(tmp_path / "made", d, mm, path.name))
     root = tmp_path / "root"
-    base = f"{url}/SMAP/SPL3SMP_E.006"
-    with pytest.raises(FetchError) as err:
-        fetch("SPL3SMP_E", DAYS[0], DAYS[0], root, base_url=base, token="")
-    assert "401" in str(err.value) and "EARTHDATA_TOKEN" in str(err.value)
-    assert f"{base}/2020.06.01/" in str(err.value)
-    (got,) = fetch("SPL3SMP_E", DAYS[0], DAYS[0], root, base_url=base, token=TOKEN)
-    assert got.name == new.name and got.parent.name == "2020.06.01"
-    nr = SmapSource(root / "SMAP").native(DAYS[0], REGION)
-    assert np.nanmax(nr.data) == pytest.approx(0.2)
+    (got,) = fetch("CHIRPS3", d, d, root, base_url=f"{url}/v3", backoff=NO_WAIT)
+    assert got == root / "CHIRPS/v3.0/daily/final/rnl/2020/chirps-v3.0.rnl.2020.06.01.tif"
+    nr = ChirpsSource(root / "CHIRPS").native(d, REGION)
+    assert np.nanmax(nr.data) == 3.0 and nr.provenance.product == "CHIRPS-3.0-rnl"
+    (got,) = fetch("CHIRPS3", d, d, root / "c", base_url=f"{url}/v3", cog=True, backoff=NO_WAIT)
+    assert got.name.endswith(".cog") and got.read_bytes() == cog.read_bytes()
+    assert np.nanmax(ChirpsSource(root / "c").native(d, REGION).data) == 4.0
+    with pytest.raises(FetchError) as err:  # sat files are not served here
+        fetch("CHIRPS3", d, d, root, base_url=f"{url}/v3", flavor="sat", backoff=NO_WAIT)
+    assert f"{url}/v3/daily/final/sat/2020/chirps-v3.0.sat.2020.06.01.tif" in str(err.value)
 
 
-def test_token_from_environment(
-    server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url, served = server
-    folder = served / "MOLT/MOD11A2.061/2020.06.01"
-    folder.mkdir(parents=True)
-    names = [
-        "MOD11A2.A2020153.h10v05.061.2020162045356.hdf",
-        "MOD11A2.A2020153.h10v05.061.2020170000000.hdf",  # reprocessed: newer
-        "MOD11A2.A2020153.h30v10.061.2020162045356.hdf",  # not a wanted tile
-    ]
-    for n in names:
-        (folder / n).write_bytes(HDF4_MAGIC + n.encode())
-    monkeypatch.setenv("EARTHDATA_TOKEN", TOKEN)
-    got = fetch(
-        "MOD11A2",
-        DAYS[0],
-        DAYS[0] + dt.timedelta(days=3),
-        tmp_path / "root",
-        base_url=url,
-        tiles=["h10v05", "h11v05"],
+def test_chirps3_urls_follow_the_chc_layout() -> None:
+    base = "https://data.chc.ucsb.edu/products/CHIRPS/v3.0/daily/final"
+    assert chirps3_url(dt.date(2026, 1, 31)) == (f"{base}/rnl/2026/chirps-v3.0.rnl.2026.01.31.tif")
+    assert chirps3_url(dt.date(2025, 1, 1), cog=True) == (
+        f"{base}/rnl/cogs/2025/chirps-v3.0.rnl.2025.01.01.cog"
     )
-    assert [g.name for g in got] == [names[1]]
-    assert got[0].relative_to(tmp_path / "root").parts[:3] == ("MODIS", "MOD11A2.061", "2020.06.01")
+    assert chirps3_url(dt.date(2020, 1, 5), flavor="sat").endswith(
+        "/sat/2020/chirps-v3.0.sat.2020.01.05.tif"
+    )
+
+
+def test_chirps_versions_one_file_per_day() -> None:
+    day = dt.date(2020, 6, 1)
+    v2 = "/a/chirps-v2.0.2020.06.01.tif"
+    rnl = "/b/chirps-v3.0.rnl.2020.06.01.tif"
+    sat = "/b/chirps-v3.0.sat.2020.06.01.cog"
+    nc3 = "/b/chirps-v3.0.rnl.2020.days_p05.nc"
+    files = [sat, rnl, v2, nc3]
+    assert index_files(files).daily[day] == v2  # 2.0 first: what the models were trained on
+    assert index_files(files, "3.0").daily[day] == rnl
+    assert index_files([sat], "3.0").daily[day] == sat
+    assert index_files(files, "2.0").yearly == {}
+    assert index_files(files).yearly[2020] == nc3
+    assert [product_of(p) for p in (v2, rnl, sat, nc3)] == [
+        "CHIRPS-2.0", "CHIRPS-3.0-rnl", "CHIRPS-3.0-sat", "CHIRPS-3.0-rnl"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="version"):
+        index_files(files, "4.0")
 
 
 def test_failed_download_leaves_nothing(server: tuple[str, Path], tmp_path: Path) -> None:
     url, _ = server
     dest = tmp_path / "out" / "chirps-v2.0.2020.06.01.tif"
     with pytest.raises(FetchError) as err:
-        download(f"{url}/broken/x.tif.gz", dest, gunzip=True)
+        download(f"{url}/broken/x.tif.gz", dest, gunzip=True, backoff=NO_WAIT)
     assert f"{url}/broken/x.tif.gz" in str(err.value)
     assert not dest.exists() and not list(dest.parent.iterdir())
 
@@ -157,7 +161,7 @@ def test_login_page_is_not_saved_as_data(server: tuple[str, Path], tmp_path: Pat
     url, _ = server
     dest = tmp_path / "out" / "SMAP_L3_SM_P_E_20200601_R19240_001.h5"
     with pytest.raises(FetchError) as err:
-        download(f"{url}/html/granule.h5", dest)
+        download(f"{url}/html/granule.h5", dest, backoff=NO_WAIT)
     assert "HTML" in str(err.value) and not dest.exists()
     assert not list(dest.parent.iterdir())
 

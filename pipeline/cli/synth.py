@@ -51,6 +51,13 @@ def register(app: typer.Typer) -> None:
         ),
         stations: int = typer.Option(100, "--stations", min=0, help="Number of ISMN stations."),
         ameriflux: int = typer.Option(8, "--ameriflux", min=0, help="Number of AmeriFlux sites."),
+        family: str = typer.Option(
+            None,
+            "--family",
+            help="Product family of NDVI/LST/ET, written in its native format: modis-terra, "
+            "modis-aqua (GeoTIFF tiles), viirs-snpp, viirs-noaa20, viirs-noaa21 (HDF-EOS5) "
+            "(default: [sources] family of the config).",
+        ),
     ) -> None:
         """Write a synthetic world in the real products' formats, with a known 90 m truth."""
         from pipeline.synth import WorldSpec, write_world
@@ -72,13 +79,15 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             n_stations=stations,
             n_ameriflux=ameriflux,
+            family=family or settings.sources.family,
         )
         root = Path(out or settings.sources.root)
         manifest = write_world(spec, root)
         s = manifest.stats
         typer.echo(
             f"synth: wrote {len(manifest.all_files())} files under {root} in "
-            f"{manifest.seconds:.1f} s (region {reg}, {first}..{last}, seed {seed}); "
+            f"{manifest.seconds:.1f} s (region {reg}, {first}..{last}, seed {seed}, "
+            f"family {spec.family}); "
             f"sub-cell std {s['subcell_std_mean']:.3f} m3 m-3, "
             f"SMAP vs 9 km truth R {s['smap_truth_r']:.2f}"
         )

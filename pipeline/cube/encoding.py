@@ -9,6 +9,13 @@ re-run of a day rewrite identical chunks.
 
 ``quality_flag`` is uint8 with CF ``flag_masks``/``flag_meanings``; 255 is its
 ``_FillValue`` (pixel not computed: outside every tile that holds land).
+
+Provenance of the inputs, per pixel (``pipeline.run.fallback`` fills them):
+``smap_age_days`` uint8, the age in days of the SMAP retrieval that served the
+pixel (0 the day's own, 255 ``_FillValue``: no SMAP within the allowed age, or
+not computed); ``input_fallback`` uint8 CF flag field (``FALLBACK_BITS``), which
+fallback level served each input, 0 when every input is the first choice, 255
+``_FillValue`` where not computed.
 """
 
 from __future__ import annotations
@@ -30,6 +37,24 @@ FILL_FLAG: Final = 255
 # means what is the variable registry's (models.variables).
 FLAG_BITS: Final[dict[str, int]] = _variables.flag_bits()
 
+# Fallback bits (CF flag_masks of ``input_fallback``): order fixed, part of the store contract.
+FALLBACK_BITS: Final[dict[str, int]] = {
+    "smap_earlier": 1,
+    "lst_composite": 2,
+    "lst_earlier": 4,
+    "ndvi_earlier": 8,
+    "et_earlier": 16,
+}
+FALLBACK_MEANINGS: Final[dict[str, str]] = {
+    "smap_earlier": "SMAP from an earlier day's retrieval (its age in smap_age_days)",
+    "lst_composite": "LST from the 8-day composite: the daily LST is missing at the pixel",
+    "lst_earlier": "LST from an earlier composite than the one serving the day",
+    "ndvi_earlier": "NDVI from an earlier composite than the one serving the day",
+    "et_earlier": "ET from an earlier composite than the one serving the day",
+}
+FILL_AGE: Final = 255
+FILL_FALLBACK: Final = 255
+
 # day_status codes.
 DAY_ABSENT: Final = 0
 DAY_PROVISIONAL: Final = 1
@@ -37,7 +62,8 @@ DAY_FINAL: Final = 2
 DAY_STATUS_MEANINGS: Final = "absent provisional final"
 
 CONTINUOUS: Final[tuple[str, ...]] = ("soil_moisture", "soil_moisture_sd", "member_spread")
-DATA_VARS: Final[tuple[str, ...]] = (*CONTINUOUS, "quality_flag")
+PROVENANCE_VARS: Final[tuple[str, ...]] = ("smap_age_days", "input_fallback")
+DATA_VARS: Final[tuple[str, ...]] = (*CONTINUOUS, "quality_flag", *PROVENANCE_VARS)
 
 _LONG_NAMES: Final[dict[str, str]] = {
     "soil_moisture": "volumetric soil moisture, 0-5 cm, ensemble mean",
@@ -106,6 +132,28 @@ def variable_attrs(name: str, grid_mapping: str = "spatial_ref") -> dict[str, An
             "coverage_content_type": "qualityInformation",
             "comment": "255 (_FillValue): pixel not computed (tile without land)",
         }
+    if name == "smap_age_days":
+        return {
+            "long_name": "age of the SMAP retrieval that served the pixel",
+            "units": "day",
+            "valid_range": [0, FILL_AGE - 1],
+            "grid_mapping": grid_mapping,
+            "coverage_content_type": "auxiliaryInformation",
+            "comment": "0: the day's own retrieval; 255 (_FillValue): no SMAP within "
+            "[sources] smap_max_age_days, or pixel not computed",
+        }
+    if name == "input_fallback":
+        return {
+            "long_name": "fallback level that served each input of the pixel",
+            "units": "1",
+            "flag_masks": list(FALLBACK_BITS.values()),
+            "flag_meanings": " ".join(FALLBACK_BITS),
+            "valid_range": [0, sum(FALLBACK_BITS.values())],
+            "grid_mapping": grid_mapping,
+            "coverage_content_type": "auxiliaryInformation",
+            "comment": "0: every input from its first choice; 255 (_FillValue): pixel not "
+            "computed. " + "; ".join(f"{k}: {v}" for k, v in FALLBACK_MEANINGS.items()),
+        }
     raise KeyError(f"not a data variable of the cube: {name!r}")
 
 
@@ -116,7 +164,9 @@ def dtype_of(name: str) -> np.dtype[Any]:
 
 def fill_of(name: str) -> int:
     """Stored fill value of a data variable."""
-    return FILL_U16 if name in CONTINUOUS else FILL_FLAG
+    if name in CONTINUOUS:
+        return FILL_U16
+    return {"smap_age_days": FILL_AGE, "input_fallback": FILL_FALLBACK}.get(name, FILL_FLAG)
 
 
 def encode_tile(
@@ -124,14 +174,44 @@ def encode_tile(
     sd: np.ndarray,
     spread: np.ndarray,
     flags: np.ndarray,
+    smap_age: np.ndarray | None = None,
+    fallback: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Pack one tile's float outputs (m3 m-3, NaN = not predicted) and flag bits for writing."""
+    """Pack one tile's float outputs (m3 m-3, NaN = not predicted) and flag bits for writing.
+
+    ``smap_age`` (days, uint8, 255 none) and ``fallback`` (``FALLBACK_BITS``) default to
+    "no SMAP age known" (255) and "every input from its first choice" (0) on computed
+    pixels; both are 255 where ``flags`` is 255 (not computed).
+    """
+    f = np.asarray(flags, dtype=np.uint8)
+    not_computed = f == FILL_FLAG
+    age = (
+        np.full(f.shape, FILL_AGE, dtype=np.uint8)
+        if smap_age is None
+        else np.asarray(smap_age, dtype=np.uint8).copy()
+    )
+    fb = (
+        np.zeros(f.shape, dtype=np.uint8)
+        if fallback is None
+        else np.asarray(fallback, dtype=np.uint8).copy()
+    )
+    age[not_computed] = FILL_AGE
+    fb[not_computed] = FILL_FALLBACK
     return {
         "soil_moisture": pack_u16(mean),
         "soil_moisture_sd": pack_u16(sd),
         "member_spread": pack_u16(spread),
-        "quality_flag": np.asarray(flags, dtype=np.uint8),
+        "quality_flag": f,
+        "smap_age_days": age,
+        "input_fallback": fb,
     }
+
+
+def decode_fallback(fallback: np.ndarray) -> Mapping[str, np.ndarray]:
+    """uint8 ``input_fallback`` -> {meaning: bool array}; fill (255) pixels read False."""
+    f = np.asarray(fallback, dtype=np.uint8)
+    computed = f != FILL_FALLBACK
+    return {name: ((f & bit) != 0) & computed for name, bit in FALLBACK_BITS.items()}
 
 
 def decode_flags(flags: np.ndarray) -> Mapping[str, np.ndarray]:

@@ -18,9 +18,13 @@ Status rule (``decide_status``): final (2) when the inputs cover at least
 ``output.min_coverage_final`` of the land pixels (coverage = predicted land
 pixels / land pixels; SMAP swath gaps and missing inputs lower it) and the day
 is at least ``output.final_after_days`` days old (UTC) so late or revised
-inputs have arrived; provisional (1) otherwise. A day where no land pixel could
-be predicted (e.g. SMAP all fill over the region) is refused with ``RunError``
-and stays absent (0).
+inputs have arrived, and the day's own SMAP file has landed (a day mapped from
+earlier retrievals only stays provisional); provisional (1) otherwise. Every
+input goes through its fallback chain (``pipeline.run.fallback``), so a day is
+refused (``NoDataDayError``, status stays absent 0) only when no land pixel could
+be predicted at all. The inputs still missing at some land pixels are named with
+their pixel counts in a warning, in the day's provenance (``missing_pixels``,
+with ``fallback_pixels`` and ``smap_age_pixels``) and in the refusal.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from pipeline.cube import (
     lock_path,
 )
 from pipeline.errors import RunError, SmdownError
+from pipeline.run.fallback import AGE_NONE
 from pipeline.run.plan import Mode, PublishRules, RunPlan, build_plan
 from pipeline.run.static import ensure_static, landcover_year
 from pipeline.run.tasks import TaskLimits, gather_tasks
@@ -100,11 +105,16 @@ def day_provenance(plan: RunPlan, date: dt.date, tiles: Sequence[TileResult]) ->
             inputs.setdefault(var, set()).update(files)
         for var, days in t.days_stale.items():
             stale[var] = max(stale.get(var, 0), days)
+    counts = input_counts(tiles)
     return {
         "date": date.isoformat(),
         "mode": plan.mode,
         "inputs": {k: sorted(v) for k, v in sorted(inputs.items())},
         "days_stale": dict(sorted(stale.items())),
+        "missing_pixels": counts["missing_pixels"],
+        "fallback_pixels": counts["fallback_pixels"],
+        "smap_age_pixels": counts["smap_age_pixels"],
+        "missing_files": counts["missing_files"],
         "model_arch": plan.model.arch,
         "model_manifest_hash": plan.model.manifest_hash,
         "model_dir": plan.model_dir,
@@ -117,13 +127,47 @@ def day_provenance(plan: RunPlan, date: dt.date, tiles: Sequence[TileResult]) ->
     }
 
 
+def input_counts(tiles: Sequence[TileResult]) -> dict[str, Any]:
+    """Land pixels per input still missing, per fallback level, per SMAP age (all tiles)."""
+    missing: dict[str, int] = {}
+    levels: dict[str, dict[str, int]] = {}
+    ages: dict[int, int] = {}
+    files: set[str] = set()
+    for t in tiles:
+        for var, n in t.n_missing.items():
+            missing[var] = missing.get(var, 0) + n
+        for var, by_level in t.levels.items():
+            mine = levels.setdefault(var, {})
+            for label, n in by_level.items():
+                mine[label] = mine.get(label, 0) + n
+        for age, n in t.smap_ages.items():
+            ages[age] = ages.get(age, 0) + n
+        files.update(t.missing_files)
+    return {
+        "missing_pixels": {k: v for k, v in sorted(missing.items()) if v},
+        "fallback_pixels": {k: dict(v) for k, v in sorted(levels.items())},
+        "smap_age_pixels": {
+            ("none" if a == AGE_NONE else str(a)): n for a, n in sorted(ages.items())
+        },
+        "missing_files": sorted(files),
+    }
+
+
+def missing_summary(missing: dict[str, int], n_land: int) -> str:
+    """ "smap 1200 of 5000 land pixels, lst 30" (inputs missing after their chains)."""
+    if not missing:
+        return "none"
+    parts = [f"{var} {n}" for var, n in sorted(missing.items(), key=lambda kv: -kv[1])]
+    return ", ".join(parts) + f" of {n_land} land pixels"
+
+
 def _static_inputs(plan: RunPlan) -> dict[str, list[str]]:
     """The files the static stack was built from (recorded in its attributes)."""
-    import zarr
+    from pipeline.cube.store import open_group
 
     try:
-        attrs = zarr.open_group(plan.static.zarr_store(), mode="r").attrs.asdict()
-    except (KeyError, ValueError, OSError):  # no stack (plans built by hand in tests)
+        attrs = open_group(plan.static, "r").attrs.asdict()
+    except (KeyError, ValueError, OSError, FileNotFoundError):  # no stack (plans by hand)
         return {}
     files = attrs.get("input_files", {})
     if not isinstance(files, dict):
@@ -179,10 +223,10 @@ def run_day(
     with hold_lock(lock_path(plan.root, plan.store_name, date.isoformat()), f"day {date}", **locks):
         with hold_lock(meta_lock, "cube metadata", **locks):
             if not cube.exists():
-                cube.create(plan.model, date.year)
+                cube.create(plan.model, date)
             else:
                 cube.guard_structure(plan.model)
-                cube.ensure_year(date.year)
+                cube.ensure_day(date)
             previous = cube.day_status(date)
             if previous == DAY_FINAL and not force:
                 return DayResult(date, plan.cube.url, previous, skipped=True, reason="final")
@@ -206,6 +250,14 @@ def run_day(
             _refuse_empty_day(date, results)
         status = decide_status(coverage, date, rules, today or _utc_today())
         record = day_provenance(plan, date, results)
+        if record["missing_files"] and status == DAY_FINAL:
+            status = DAY_PROVISIONAL  # mapped without the day's own file of an input
+        if record["missing_pixels"]:
+            log.warning(
+                "%s: land pixels missing an input after its fallback chain: %s",
+                date,
+                missing_summary(record["missing_pixels"], n_land),
+            )
         record.update(status=status, coverage=coverage, n_land=n_land, n_predicted=n_pred)
         with hold_lock(meta_lock, "cube metadata", **locks):
             cube.write_provenance(date, record)
@@ -240,10 +292,13 @@ def _refuse_empty_day(date: dt.date, results: Sequence[TileResult]) -> None:
     """No land pixel could be predicted: never publish an all-fill day (status stays 0)."""
     n_land = sum(r.n_land for r in results)
     smap_files = sorted({f for r in results for f in r.inputs.get("smap", [])})
-    if sum(r.n_smap_missing for r in results) >= n_land:
-        why = f"SMAP has no valid retrieval over the region ({', '.join(smap_files) or '?'})"
-    else:
-        why = "an input is missing at every land pixel"
+    missing = input_counts(results)["missing_pixels"]
+    why = f"inputs missing after their fallback chains: {missing_summary(missing, n_land)}"
+    if missing.get("smap", 0) >= n_land:
+        why = (
+            "SMAP has no valid retrieval over the region within the allowed age "
+            f"(files read: {', '.join(smap_files) or 'none'}); {why}"
+        )
     raise NoDataDayError(
         f"{date}: no land pixel of {n_land} could be predicted: {why}; not published"
     )

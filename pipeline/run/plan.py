@@ -21,6 +21,7 @@ from grids import Grid
 from grids.errors import GridError
 from grids.tiling import Tile, TileScheme
 from models.features import FEATURE_NAMES
+from models.variables import ANY_FAMILY, variables
 from pipeline.config import Settings, SourcesConfig
 from pipeline.cube import CubeLayout, ModelInfo, StoreSpec, software_version, store_name
 from pipeline.errors import ConfigError
@@ -171,6 +172,7 @@ def build_plan(
     mdir = resolve_model_dir(settings, model_dir)
     ensemble = loader(str(mdir))
     manifest_hash = str(ensemble.manifest_hash)
+    check_family(getattr(ensemble, "manifest", None), settings.sources, mdir)
     arch = str(getattr(getattr(ensemble, "manifest", None), "arch", settings.models.arch))
     target = grid if grid is not None else output_grid(settings.grid.name, settings.grid.region)
     tile_size = settings.grid.tile_size
@@ -201,6 +203,37 @@ def build_plan(
         model_loader=loader,
         publish=PublishRules.from_settings(settings),
         feature_names=tuple(getattr(ensemble, "feature_names", FEATURE_NAMES)),
+    )
+
+
+_SHARED = frozenset(
+    p[m] for v in variables() if (p := v.products.get(ANY_FAMILY)) for m in ("training", "maps")
+)
+"""Products every family shares (SMAP, CHIRPS, soils ...): not worth naming in the refusal."""
+
+
+def check_family(manifest: Any, sources: SourcesConfig, model_dir: object) -> None:
+    """Refuse (one line) a model trained on another product family than ``[sources] family``.
+
+    A manifest that records no family (trained before families existed, or on a table
+    without metadata) is accepted; ``[sources] allow_family_mismatch = true`` accepts any.
+    """
+    trained = getattr(manifest, "family", None)
+    if trained is None or trained == sources.family:
+        return
+    if sources.allow_family_mismatch:
+        log.warning(
+            "model %s was trained on %s inputs, fed %s inputs (allow_family_mismatch)",
+            model_dir,
+            trained,
+            sources.family,
+        )
+        return
+    used = ", ".join(sorted(set(getattr(manifest, "products", {}).values()) - _SHARED))
+    raise ConfigError(
+        f"sources.family: the model in {model_dir} was trained on {trained} inputs "
+        f"({used or 'products not recorded'}) but [sources] family is {sources.family}; "
+        "retrain on a table of this family or set [sources] allow_family_mismatch = true"
     )
 
 

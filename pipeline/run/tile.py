@@ -10,13 +10,18 @@ catalog and the ensemble are opened once (``worker_catalog`` / ``worker_model``;
 ``models.runtime`` and ``grids.resample`` keep their own per-process caches).
 
 Pixel rules: water and urban pixels (static surface mask) are never predicted
-(fill, with the ``water``/``urban`` bit); a land pixel with any missing input is
-fill with ``input_missing`` (and ``smap_missing`` when SMAP is the one missing); a
-daily file that exists but holds no valid value over the tile (a SMAP swath gap)
-makes the whole tile missing for that variable instead of failing the day;
-``lst_padded``/``ndvi_padded``/``et_padded`` are set on every computed pixel of a
-tile whose composite for that variable was padded (days_stale > 0). Which variable
-owns which bit, and which inputs are daily, is the registry's (``models.variables``).
+(fill, with the ``water``/``urban`` bit). Each daily input goes through its fallback
+chain (``pipeline.run.fallback``: SMAP of up to ``smap_max_age_days`` days before,
+daily LST -> 8-day composite -> earlier composite, NDVI/ET earlier composites), and
+the level that served each pixel is written to ``smap_age_days`` and
+``input_fallback``; ``<var>_padded`` is set per pixel where the value came from a
+composite past its own period. A land pixel still missing an input after its chain
+is fill with ``input_missing`` (and ``smap_missing`` when SMAP is one missing); the
+tile result counts the missing land pixels per input. A daily input whose chain has
+no file at all for the day (nothing has landed) fails the tile with
+``MissingInputError`` (the day waits for its inputs), except SMAP when an earlier
+retrieval serves. Which variable owns which bit, and which inputs are daily, is the
+registry's (``models.variables``).
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from grids.tiling import Tile
 from models.features import FEATURE_NAMES
 from models.variables import daily_names, feature_variables, names, variables
 from pipeline.cube import FLAG_BITS, encode_tile, write_region
+from pipeline.run.fallback import FallbackRules, LevelUse, Served, serve_daily
 from pipeline.run.plan import RunPlan, tile_bounds_deg
 from pipeline.run.static import STATIC_CODES, STATIC_FLOAT, read_static
-from pipeline.run.workers import catalog_sources, worker_model
+from pipeline.run.workers import catalog_sources, sources_by_variable, worker_catalog, worker_model
 
 DAILY: tuple[str, ...] = daily_names()
 # Daily inputs of every feature set; a tile reads those of its model (``RunPlan.feature_names``).
@@ -57,7 +63,11 @@ class TileFeatures:
     ``x`` float32 (n, H, W) in the model's feature order (``names``) and units; ``cats`` int16
     (3, H, W), -1 missing; ``missing`` bool (H, W): some input missing;
     ``surface`` uint8 (H, W) (0 land, 1 water, 2 urban); ``provenance``
-    {variable: Provenance} of the daily inputs.
+    {variable: Provenance} of the daily inputs (the first level of each chain);
+    ``smap_age`` uint8 (H, W) days (255: no SMAP); ``fallback`` uint8 (H, W)
+    ``input_fallback`` bits; ``padded`` {variable: bool (H, W)} from a composite past its
+    period; ``levels`` {variable: [LevelUse]} of the chains; ``missing_files``: daily
+    inputs with no file for the day at all.
     """
 
     x: np.ndarray
@@ -66,6 +76,11 @@ class TileFeatures:
     surface: np.ndarray
     provenance: Mapping[str, Any]
     names: tuple[str, ...] = FEATURE_NAMES
+    smap_age: np.ndarray | None = None
+    fallback: np.ndarray | None = None
+    padded: Mapping[str, np.ndarray] = field(default_factory=dict)
+    levels: Mapping[str, list[LevelUse]] = field(default_factory=dict)
+    missing_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,12 @@ class TileResult:
     inputs: dict[str, list[str]] = field(default_factory=dict)
     days_stale: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Land pixels missing each input after its fallback chain.
+    n_missing: dict[str, int] = field(default_factory=dict)
+    # Land pixels served by each level of each chain ({var: {level: n}}), SMAP by age.
+    levels: dict[str, dict[str, int]] = field(default_factory=dict)
+    smap_ages: dict[int, int] = field(default_factory=dict)
+    missing_files: tuple[str, ...] = ()
 
 
 def _files(prov: Any) -> list[str]:
@@ -92,45 +113,65 @@ def _files(prov: Any) -> list[str]:
 
 
 def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
-    """Read the daily natives and static window of ``tile`` and build its feature block."""
+    """Read the daily inputs through their fallback chains and the static window of ``tile``,
+    and build its feature block."""
+    from grids.mask import LAND
+    from pipeline.errors import SourceError
     from pipeline.sources.base import MissingInputError
     from pipeline.sources.block import build_feature_block
 
     srcs = catalog_sources(plan)
+    composite_srcs = _composite_sources(plan)
+    rules = FallbackRules.from_sources(plan.sources)
     bounds = tile_bounds_deg(tile)
+    static = read_static(plan, tile)
+    land = static["surface"] == LAND
     inputs: dict[str, Any] = {}
-    empty: dict[str, Any] = {}
+    served: dict[str, Served] = {}
     daily = tuple(v for v in DAILY_ANY if v in DAILY or v in plan.feature_names)
     for var in daily:
         if var not in srcs:
-            from pipeline.errors import SourceError
-
             raise SourceError(f"[sources] catalog ({plan.mode})", f"no source for {var!r}")
-        try:
-            inputs[var] = srcs[var].native(date, bounds)
-        except MissingInputError as exc:
-            # The day's file exists but holds no valid value over this tile (a SMAP swath
-            # gap): the tile's pixels are flagged missing; a day without the file fails.
-            prov = srcs[var].available(date)
-            if prov is None:
-                raise
-            inputs[var] = np.full(tile.grid.shape, np.nan, dtype=np.float32)
-            empty[var] = prov.with_note(f"no valid value over this tile: {exc.problem}")
-    static = read_static(plan, tile)
+        got = serve_daily(var, srcs, composite_srcs, date, bounds, tile.grid, rules, land)
+        if got.missing_file and not got.levels:
+            # Nothing serves the input on this day at all (no file has landed): the
+            # source's own error names what was looked for.
+            srcs[var].native(date, bounds)
+            raise MissingInputError(f"{var} on {date}", "no file serves the day", variable=var)
+        served[var] = got
+        inputs[var] = got.values
     for var in STATIC_FLOAT:
         inputs[var] = static[var]
     for var in STATIC_CODES:
         codes = static[var]
         inputs[var] = np.where(codes >= 0, codes, np.nan).astype(np.float32)
     block = build_feature_block(inputs, tile.grid, plan.feature_names)
+    fallback = np.zeros(tile.grid.shape, dtype=np.uint8)
+    for got in served.values():
+        fallback |= got.fallback
+    smap = served.get("smap")
+    age = smap.age if smap is not None and smap.age is not None else None
+    provenance = {**dict(block.provenance), **{v: g.provenance for v, g in served.items()}}
     return TileFeatures(
         x=np.asarray(block.x, dtype=np.float32),
         cats=np.asarray(block.cats, dtype=np.int16),
         missing=np.asarray(block.missing, dtype=bool),
         surface=static["surface"],
-        provenance={**dict(block.provenance), **empty},
+        provenance=provenance,
+        smap_age=age,
+        fallback=fallback,
+        padded={v: g.padded for v, g in served.items()},
+        levels={v: g.levels for v, g in served.items()},
+        missing_files=tuple(v for v, g in served.items() if g.missing_file),
         names=block.names,
     )
+
+
+def _composite_sources(plan: RunPlan) -> dict[str, Any]:
+    """The training-mode sources (their LST is the 8-day composite) when the run makes maps."""
+    if plan.mode != "maps":
+        return {}
+    return sources_by_variable(worker_catalog(plan).sources("training"))
 
 
 def quality_flags(feat: TileFeatures) -> np.ndarray:
@@ -143,14 +184,32 @@ def quality_flags(feat: TileFeatures) -> np.ndarray:
     flags[feat.missing] |= FLAG_BITS["input_missing"]
     flags[feat.surface == WATER] |= FLAG_BITS["water"]
     flags[feat.surface == URBAN] |= FLAG_BITS["urban"]
-    padded = 0
     for var, name in PADDED_FLAGS.items():
-        prov = feat.provenance.get(var)
+        px = feat.padded.get(var)
+        if px is not None:
+            flags[px] |= np.uint8(FLAG_BITS[name])
+            continue
+        prov = feat.provenance.get(var)  # a static/yearly layer: the whole tile
         if prov is not None and int(getattr(prov, "days_stale", 0) or 0) > 0:
-            padded |= FLAG_BITS[name]
-    if padded:
-        flags |= np.uint8(padded)
+            flags |= np.uint8(FLAG_BITS[name])
     return flags
+
+
+def _input_files(feat: TileFeatures) -> dict[str, list[str]]:
+    """Files of every input: the static ones, and every chain level that served a pixel."""
+    out = {k: _files(v) for k, v in sorted(feat.provenance.items()) if v is not None}
+    for var, uses in feat.levels.items():
+        files = {f for u in uses if u.n_pixels for f in u.files}
+        out[var] = sorted(files) if files else out.get(var, [])
+    return out
+
+
+def _age_counts(age: np.ndarray | None, land: np.ndarray) -> dict[int, int]:
+    """{SMAP age in days: land pixels} (``AGE_NONE`` counts the land without SMAP)."""
+    if age is None:
+        return {}
+    values, counts = np.unique(age[land], return_counts=True)
+    return {int(v): int(n) for v, n in zip(values, counts, strict=True)}
 
 
 def predict_tile(
@@ -193,7 +252,7 @@ def make_tile(plan: RunPlan, tile: Tile, date: dt.date) -> TileResult:
     # A land pixel the model could not predict (e.g. non-finite output) counts as missing.
     land = feat.surface == LAND
     flags[land & ~predicted] |= np.uint8(FLAG_BITS["input_missing"])
-    arrays = encode_tile(mean, sd, spread, flags)
+    arrays = encode_tile(mean, sd, spread, flags, feat.smap_age, feat.fallback)
     t3 = time.perf_counter()
     r0, _, c0, _ = tile.window
     chunks = write_region(plan.cube, plan.layout, date, r0, c0, arrays)
@@ -208,12 +267,18 @@ def make_tile(plan: RunPlan, tile: Tile, date: dt.date) -> TileResult:
         n_smap_missing=int((land & ~np.isfinite(feat.x[SMAP_INDEX])).sum()),
         n_input_missing=int((land & ~predicted).sum()),
         chunks=tuple(chunks),
-        inputs={k: _files(v) for k, v in sorted(feat.provenance.items()) if v is not None},
+        inputs=_input_files(feat),
         days_stale={
             k: int(getattr(v, "days_stale", 0) or 0)
             for k, v in sorted(feat.provenance.items())
             if v is not None
         },
+        n_missing={
+            v: int((land & ~np.isfinite(feat.x[i])).sum()) for i, v in enumerate(FEATURE_NAMES)
+        },
+        levels={v: {u.label: u.n_pixels for u in uses} for v, uses in feat.levels.items()},
+        smap_ages=_age_counts(feat.smap_age, land),
+        missing_files=feat.missing_files,
         seconds={
             "features": t1 - t0,
             "predict": t2 - t1,

@@ -6,9 +6,13 @@ The root is laid out as the providers name their files (docs/data-layout.md);
 from that inventory without touching the disk again, so a year of
 availability is one directory walk.
 
-Modes: ``"training"`` uses MOD11A2 8-day LST and MOD13A1 500 m NDVI;
-``"maps"`` uses MOD21A1D daily LST and MOD13Q1 250 m NDVI. Both use MOD16A2
-ET, CHIRPS, SPL3SMP_E, SoilGrids, MERIT, MCD12Q1 land cover and Koeppen.
+The products of the optical inputs come from the configured *family*
+(``[sources] family``, ``models.variables.FAMILIES``). For ``modis-terra``, mode
+``"training"`` uses MOD11A2 8-day LST and MOD13A1 500 m NDVI and ``"maps"`` MOD21A1D
+daily LST and MOD13Q1 250 m NDVI; for ``viirs-snpp`` VNP21A2 / VNP21A1D LST and
+VNP13A1 NDVI; ET MOD16A2 / VNP16A2. Every family uses CHIRPS, SPL3SMP_E, SoilGrids,
+MERIT, MCD12Q1 land cover (the latest year on or before the day) and Koeppen.
+MODIS tiles live under ``MODIS/``, VIIRS HDF-EOS5 tiles under ``VIIRS/``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from models.variables import DEFAULT_FAMILY, MODES, Mode, Variable, products, variables
+from models.variables import (
+    DEFAULT_FAMILY,
+    MODES,
+    Mode,
+    Variable,
+    check_family,
+    products,
+    variables,
+)
 from pipeline.errors import SourceError
-from pipeline.sources import chirps, modis, smap
+from pipeline.sources import chirps, modis, smap, viirs
 from pipeline.sources.base import (
     DEFAULT_MARGIN_PIXELS,
     DEFAULT_RANGE_TOLERANCE,
@@ -33,10 +45,11 @@ from pipeline.sources.base import (
 from pipeline.sources.chirps import ChirpsSource
 from pipeline.sources.koppen import KoppenSource
 from pipeline.sources.merit import MeritSource
-from pipeline.sources.modis import ModisSource
+from pipeline.sources.modis import ModisIndex, ModisSource
 from pipeline.sources.smap import SmapSource
 from pipeline.sources.soilgrids import SoilGridsSource
 from pipeline.sources.texture import TextureSource
+from pipeline.sources.viirs import ViirsSource
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,6 +62,7 @@ Status = Literal["ok", "padded", "missing"]
 TOP: dict[str, str] = {
     "smap": "SMAP",
     "modis": "MODIS",
+    "viirs": "VIIRS",
     "chirps": "CHIRPS",
     "soilgrids": "SoilGrids",
     "merit": "MERIT_DEM",
@@ -56,7 +70,7 @@ TOP: dict[str, str] = {
     "landcover": "MODIS",
 }
 
-# Product serving each variable, per mode (the variable registry's, MODIS family).
+# Product serving each variable, per mode (the variable registry's, default family).
 PRODUCTS: dict[Mode, dict[str, str]] = {mode: products(mode) for mode in MODES}
 
 
@@ -66,6 +80,7 @@ class ProductPaths:
 
     smap: Path
     modis: Path
+    viirs: Path
     chirps: Path
     soilgrids: Path
     merit: Path
@@ -105,6 +120,7 @@ class _Inventory:
     smap: dict[dt.date, list[smap.SmapGranule]]
     modis: modis.ModisIndex
     chirps: chirps.ChirpsIndex
+    viirs: ModisIndex
 
 
 class Catalog:
@@ -131,7 +147,7 @@ class Catalog:
         self.ndvi_padding_days = ndvi_padding_days
         self.margin = margin
         self.range_tolerance = range_tolerance
-        self.family = family
+        self.family = check_family(family)
         self._sources: dict[Mode, dict[str, Source]] = {}
 
     @classmethod
@@ -148,6 +164,7 @@ class Catalog:
             root if root is not None else cfg.root,
             smap=cfg.smap,
             modis=cfg.modis,
+            viirs=cfg.viirs,
             chirps=cfg.chirps,
             soilgrids=cfg.soilgrids,
             merit=cfg.merit,
@@ -163,7 +180,12 @@ class Catalog:
             ndvi_padding_days=cfg.ndvi_padding_days,
             margin=cfg.margin_pixels,
             range_tolerance=cfg.range_tolerance,
+            family=cfg.family,
         )
+
+    def products(self, mode: Mode) -> dict[str, str]:
+        """{variable: product} this catalogue serves in ``mode`` (its family's)."""
+        return products(mode, self.family)
 
     # -- inventory ----------------------------------------------------------------------
     @cached_property
@@ -176,7 +198,8 @@ class Catalog:
             lc = modis.scan(p.landcover) if p.landcover.is_dir() else {}
             modis_idx = {**modis_idx, "MCD12Q1": lc.get("MCD12Q1", {})}
         chirps_idx = chirps.index_files([p.chirps]) if p.chirps.is_file() else chirps.scan(p.chirps)
-        return _Inventory(smap_idx, modis_idx, chirps_idx)
+        viirs_idx = viirs.scan(p.viirs) if p.viirs.is_dir() else {}
+        return _Inventory(smap_idx, modis_idx, chirps_idx, viirs_idx)
 
     def sources(self, mode: Mode = "training") -> dict[str, Source]:
         """Every source of ``mode`` keyed by feature name plus texture, landcover, koppen."""
@@ -203,7 +226,7 @@ class Catalog:
         rows: list[CheckRow] = []
         for name, src in self.sources(mode).items():
             prov = src.available(date)
-            rows.append(_row(name, prov, date, PRODUCTS[mode][name]))
+            rows.append(_row(name, prov, date, self.products(mode)[name]))
         return rows
 
     def availability(self, start: dt.date, end: dt.date, mode: Mode = "training") -> pd.DataFrame:
@@ -241,6 +264,19 @@ def max_pad_days(cat: Catalog, var: Variable, period_days: int) -> int:
     if var.padding.setting is None:
         return var.padding.days
     return int(getattr(cat, var.padding.setting))
+
+
+def _viirs(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    short = var.product(mode, cat.family)
+    return ViirsSource(
+        short,
+        cat.inventory.viirs,
+        max_pad_days=max_pad_days(cat, var, viirs.PRODUCTS[short].period_days),
+        qc=cat.modis_qc,
+        where=str(cat.paths.viirs),
+        margin=cat.margin,
+        range_tolerance=cat.range_tolerance,
+    )
 
 
 def _modis(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
@@ -339,6 +375,8 @@ def _season(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -
 PRODUCT_BUILDERS: dict[str, ProductBuilder] = {
     "SPL3SMP_E": _smap,
     **dict.fromkeys(("MOD13A1", "MOD13Q1", "MOD11A2", "MOD21A1D", "MOD16A2", "MCD12Q1"), _modis),
+    **dict.fromkeys(modis.AQUA.values(), _modis),
+    **dict.fromkeys(viirs.PRODUCTS, _viirs),
     "CHIRPS-2.0": _chirps,
     "SoilGrids-2.0": _soilgrids,
     "MERIT-DEM": _merit,

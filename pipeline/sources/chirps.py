@@ -1,12 +1,21 @@
-"""CHIRPS 2.0 daily precipitation (UCSB CHC), mm/day on 0.05 degree cells, EPSG:4326.
+"""CHIRPS daily precipitation (UCSB CHC), mm/day on 0.05 degree cells, EPSG:4326.
 
-One GeoTIFF per day ``chirps-v2.0.YYYY.MM.DD.tif`` (or ``.tif.gz`` as UCSB
+Version 2.0: one GeoTIFF per day ``chirps-v2.0.YYYY.MM.DD.tif`` (or ``.tif.gz`` as UCSB
 serves them; read through GDAL's /vsigzip/), or one NetCDF per year
-``chirps-v2.0.YYYY.days_p05.nc`` (variable ``precip`` (time, latitude,
-longitude), read with h5py). The extent comes from each file (global files and
-regional crops both work). Nodata (-9999) becomes NaN. Negative values:
-the range rule of ``pipeline.sources.base`` (isolated ones NaN, else
-``OutOfRangeError``). No temporal padding: a missing day is missing.
+``chirps-v2.0.YYYY.days_p05.nc`` (variable ``precip`` (time, latitude, longitude), read
+with h5py). Version 3.0 (60 S - 60 N): daily final files
+``chirps-v3.0.<rnl|sat>.YYYY.MM.DD.tif`` or their cloud-optimised twins ``... .cog``
+(the same GeoTIFF format: float32, nodata -9999), yearly
+``chirps-v3.0.<rnl|sat>.YYYY.days_p05.nc``; ``rnl`` is disaggregated to days with ERA5,
+``sat`` with IMERG. The extent comes from each file (global files and regional crops both
+work). Nodata (-9999) becomes NaN. Negative values: the range rule of
+``pipeline.sources.base`` (isolated ones NaN, else ``OutOfRangeError``). No temporal
+padding: a missing day is missing.
+
+One day with files of several versions: ``version`` chooses (``"2.0"`` or ``"3.0"``);
+left None, 2.0 is preferred (what the models were trained on), then 3.0 ``rnl``, then
+``sat``. The provenance names the product of the file read (``CHIRPS-2.0``,
+``CHIRPS-3.0-rnl``, ...).
 """
 
 from __future__ import annotations
@@ -39,8 +48,14 @@ from pipeline.sources.raster import is_geographic_wgs84, paste
 
 PRODUCT = "CHIRPS-2.0"
 VARIABLE = "precip"
-DAILY_RE = re.compile(r"^chirps-v2\.0\.(\d{4})\.(\d{2})\.(\d{2})\.tif(\.gz)?$")
-YEARLY_RE = re.compile(r"^chirps-v2\.0\.(\d{4})\.days_p05\.nc$")
+VERSIONS = ("2.0", "3.0")
+DAILY_RE = re.compile(
+    r"^chirps-v(?P<ver>2\.0|3\.0)\.(?:(?P<flavor>rnl|sat)\.)?"
+    r"(?P<y>\d{4})\.(?P<m>\d{2})\.(?P<d>\d{2})\.(?P<ext>tif|cog)(?P<gz>\.gz)?$"
+)
+YEARLY_RE = re.compile(
+    r"^chirps-v(?P<ver>2\.0|3\.0)\.(?:(?P<flavor>rnl|sat)\.)?(?P<y>\d{4})\.days_p05\.nc$"
+)
 CRS_DESC = "geographic WGS84 (EPSG:4326)"
 
 
@@ -52,29 +67,59 @@ class ChirpsIndex:
     yearly: dict[int, str] = field(default_factory=dict)
 
 
-def index_files(paths: Iterable[str | os.PathLike[str]]) -> ChirpsIndex:
-    """Index CHIRPS files by name (``.tif`` preferred over ``.tif.gz`` for one day)."""
+def _rank(m: re.Match[str], version: str | None) -> tuple[int, int, int] | None:
+    """Preference of a matched file name (lower wins), None when ``version`` excludes it."""
+    if version is not None and m["ver"] != version:
+        return None
+    gz, ext = m.groupdict().get("gz"), m.groupdict().get("ext")
+    ext_rank = 2 if gz else (1 if ext == "cog" else 0)
+    return (VERSIONS.index(m["ver"]), 1 if m["flavor"] == "sat" else 0, ext_rank)
+
+
+def product_of(path: str | os.PathLike[str]) -> str:
+    """The product a CHIRPS file name denotes: ``CHIRPS-2.0``, ``CHIRPS-3.0-rnl``, ..."""
+    name = os.path.basename(path)
+    m = DAILY_RE.match(name) or YEARLY_RE.match(name)
+    if m is None or m["ver"] == "2.0":
+        return PRODUCT
+    return f"CHIRPS-{m['ver']}" + (f"-{m['flavor']}" if m["flavor"] else "")
+
+
+def index_files(paths: Iterable[str | os.PathLike[str]], version: str | None = None) -> ChirpsIndex:
+    """Index CHIRPS files by name; one file per day and year (see the module docstring).
+
+    For one day: version 2.0 before 3.0 (unless ``version`` picks one), ``rnl`` before
+    ``sat``, ``.tif`` before ``.cog`` before ``.tif.gz``.
+    """
+    if version is not None and version not in VERSIONS:
+        raise ValueError(f"CHIRPS version {version!r}: one of {', '.join(VERSIONS)}")
     idx = ChirpsIndex()
+    day_rank: dict[dt.date, tuple[int, int, int]] = {}
+    year_rank: dict[int, tuple[int, int, int]] = {}
     for p in paths:
         name = os.path.basename(p)
         if (m := DAILY_RE.match(name)) is not None:
             try:
-                day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+                day = dt.date(int(m["y"]), int(m["m"]), int(m["d"]))
             except ValueError:
                 continue
-            if day not in idx.daily or idx.daily[day].endswith(".gz"):
-                idx.daily[day] = str(p)
+            rank = _rank(m, version)
+            if rank is not None and (day not in day_rank or rank < day_rank[day]):
+                idx.daily[day], day_rank[day] = str(p), rank
         elif (m := YEARLY_RE.match(name)) is not None:
-            idx.yearly[int(m[1])] = str(p)
+            year = int(m["y"])
+            rank = _rank(m, version)
+            if rank is not None and (year not in year_rank or rank < year_rank[year]):
+                idx.yearly[year], year_rank[year] = str(p), rank
     return idx
 
 
-def scan(root: str | os.PathLike[str]) -> ChirpsIndex:
+def scan(root: str | os.PathLike[str], version: str | None = None) -> ChirpsIndex:
     """Every CHIRPS file under ``root`` (one directory walk)."""
     found: list[str] = []
     for dirpath, _dirs, files in os.walk(root):
-        found.extend(os.path.join(dirpath, f) for f in files if f.startswith("chirps-v2.0."))
-    return index_files(found)
+        found.extend(os.path.join(dirpath, f) for f in files if f.startswith("chirps-v"))
+    return index_files(found, version)
 
 
 def read_chirps_tif(
@@ -100,7 +145,7 @@ def read_chirps_tif(
         out[out == -9999.0] = np.nan
     data = (out * info.scale + info.offset).astype(np.float32)
     data, n = apply_physical_range(data, VARIABLE, path, tolerance=range_tolerance)
-    prov = Provenance(VARIABLE, (str(path),), PRODUCT, date, 1, 0, range_note(n, VARIABLE))
+    prov = Provenance(VARIABLE, (str(path),), product_of(path), date, 1, 0, range_note(n, VARIABLE))
     return NativeRaster(window, data, prov, info.grid, (rc[0], rc[2]))
 
 
@@ -185,7 +230,9 @@ def read_chirps_nc(
             if fv is not None:
                 data[data == np.float32(fv)] = np.nan
     data, nbad = apply_physical_range(data, VARIABLE, path, tolerance=range_tolerance)
-    prov = Provenance(VARIABLE, (str(path),), PRODUCT, date, 1, 0, range_note(nbad, VARIABLE))
+    prov = Provenance(
+        VARIABLE, (str(path),), product_of(path), date, 1, 0, range_note(nbad, VARIABLE)
+    )
     return NativeRaster(grid.window(r0, r1, c0, c1), data, prov, grid, (r0, c0))
 
 
@@ -201,11 +248,12 @@ class ChirpsSource:
         margin: int = DEFAULT_MARGIN_PIXELS,
         range_tolerance: float = DEFAULT_RANGE_TOLERANCE,
         where: str | None = None,
+        version: str | None = None,
     ) -> None:
         if isinstance(root, ChirpsIndex):
             self._index, self._where = root, where or "<index>"
         else:
-            self._index, self._where = scan(root), where or str(root)
+            self._index, self._where = scan(root, version), where or str(root)
         self.margin = margin
         self.range_tolerance = range_tolerance
 
@@ -216,14 +264,15 @@ class ChirpsSource:
 
     def available(self, date: dt.date | None) -> Provenance | None:
         p = self._file(date)
-        return None if p is None else Provenance(VARIABLE, (p,), PRODUCT, date, 1, 0)
+        return None if p is None else Provenance(VARIABLE, (p,), product_of(p), date, 1, 0)
 
     def native(self, date: dt.date | None, bounds: Bounds) -> NativeRaster:
         p = self._file(date)
         if p is None or date is None:
             raise MissingInputError(
-                f"{self._where}/**/chirps-v2.0.{date:%Y.%m.%d}.tif[.gz] or "
-                f"chirps-v2.0.{date:%Y}.days_p05.nc",
+                f"{self._where}/**/chirps-v2.0.{date:%Y.%m.%d}.tif[.gz], "
+                f"chirps-v3.0.<rnl|sat>.{date:%Y.%m.%d}.<tif|cog> or "
+                f"chirps-v<2.0|3.0>[.rnl|.sat].{date:%Y}.days_p05.nc",
                 "no CHIRPS file for this day",
                 variable=VARIABLE,
                 date=date,

@@ -3,7 +3,8 @@
 Products (``PRODUCTS``): LST MOD11A2 (8-day, training) and MOD21A1D (daily,
 maps), NDVI MOD13A1 (500 m) and MOD13Q1 (250 m), ET MOD16A2 (8-day 500 m),
 land cover MCD12Q1 (yearly, IGBP ``LC_Type1``); MOD11B2 (6 km LST) is readable
-too. Files are single-layer GeoTIFF/COG tiles as AppEEARS / the Planetary
+too; the Aqua twins MYD11A2, MYD21A1D, MYD13A1, MYD13Q1, MYD16A2 (``AQUA``) read
+the same way. Files are single-layer GeoTIFF/COG tiles as AppEEARS / the Planetary
 Computer serve them, or HDF4-EOS granules when pyhdf is installed (layout in
 docs/data-layout.md). Tiles of one composite are mosaicked on the global
 sinusoidal lattice (sphere R = 6371007.181 m), so a window spanning tiles is
@@ -34,7 +35,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,6 +153,16 @@ PRODUCTS: dict[str, ModisProduct] = {
         ),
     )
 }
+
+AQUA: dict[str, str] = {
+    "MOD11A2": "MYD11A2",
+    "MOD21A1D": "MYD21A1D",
+    "MOD13A1": "MYD13A1",
+    "MOD13Q1": "MYD13Q1",
+    "MOD16A2": "MYD16A2",
+}
+"""Aqua (MYD*) twin of each Terra product: same layers, QC, scale and period."""
+PRODUCTS.update({myd: replace(PRODUCTS[mod], short=myd) for mod, myd in AQUA.items()})
 
 FILENAME_RE = re.compile(
     r"^(?P<short>M[OYC]D\w+?)\.A(?P<year>\d{4})(?P<doy>\d{3})\.h(?P<h>\d{2})v(?P<v>\d{2})"

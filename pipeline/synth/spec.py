@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from grids import Grid
+from models.variables import DEFAULT_FAMILY, FAMILIES
 from pipeline.errors import SmdownError
 
 # The conus-90m lattice: EPSG:4326, 3 arc-seconds, edges on multiples of 1/1200 degree.
@@ -46,6 +47,8 @@ class WorldSpec:
     smap_old_crid: str = "R18290"
     # Mean rain relative to the default climate (1.0: the demo world's, bit for bit).
     rain_factor: float = 1.0
+    # Product family of NDVI/LST/ET files (models.variables.FAMILIES), each in its format.
+    family: str = DEFAULT_FAMILY
 
     def __post_init__(self) -> None:
         region = tuple(float(v) for v in self.region)
@@ -71,6 +74,8 @@ class WorldSpec:
             raise SynthError("spinup_days: must be >= 1")
         if not (math.isfinite(self.rain_factor) and 0.2 <= self.rain_factor <= 5.0):
             raise SynthError(f"rain_factor: {self.rain_factor} outside [0.2, 5]")
+        if self.family not in FAMILIES:
+            raise SynthError(f"family: {self.family!r} is not one of {', '.join(FAMILIES)}")
 
     # -- derived ----------------------------------------------------------------------
     @property

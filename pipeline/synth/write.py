@@ -2,8 +2,11 @@
 
 Order: static layers and their products (MERIT, SoilGrids, Koeppen,
 MCD12Q1), 16-day NDVI, then one pass over the days (spin-up first) that
-writes the truth, SMAP, CHIRPS and MOD21A1D daily and the 8-day MOD11A2 and
-MOD16A2 composites when they close, then the stations. Only one day of
+writes the truth, SMAP, CHIRPS and the daily LST and the 8-day LST and ET
+composites when they close, then the stations. The NDVI, LST and ET products
+are the world's family's (``WorldSpec.family``, ``models.variables``): MODIS
+Terra/Aqua as GeoTIFF tiles (``synth.modis``), VIIRS as HDF-EOS5 tiles
+(``synth.viirs``); every family sees the same simulated values. Only one day of
 90 m fields is held at a time (plus composite accumulators on MODIS cells).
 """
 
@@ -21,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.synth import insitu, lattices, modis, noise, products, smap
+from models.variables import products as family_products
+from pipeline.synth import insitu, lattices, modis, noise, products, smap, viirs
 from pipeline.synth.modis import composites
 from pipeline.synth.spec import PIXELS_PER_DEGREE, WorldSpec
 from pipeline.synth.truth import TruthWriter, truth_path
@@ -85,6 +89,26 @@ class _Writer:
         self.pool.shutdown()
 
 
+def _family_writer(short: str) -> Callable[..., list[Path]]:
+    """The tile writer of a product: HDF-EOS5 for VIIRS, GeoTIFF layers for MODIS."""
+    from pipeline.sources.viirs import PRODUCTS as VIIRS_PRODUCTS
+
+    return viirs.write_tiles if short in VIIRS_PRODUCTS else modis.write_tiles
+
+
+def _tile_paths(out: Path, short: str, day: dt.date, stamp: str, cells: Any, names: Any) -> list:
+    """The files ``_family_writer(short)`` will write for ``day`` (known before writing)."""
+    from pipeline.sources.viirs import PRODUCTS as VIIRS_PRODUCTS
+
+    if short in VIIRS_PRODUCTS:
+        return [viirs.tile_path(out, short, day, h, v, stamp) for h, v in cells.tiles]
+    return [
+        modis.layer_path(out, short, day, h, v, stamp, layer)
+        for h, v in cells.tiles
+        for layer in names
+    ]
+
+
 def write_world(spec: WorldSpec, out: Path) -> WorldManifest:
     """Write the whole world under ``out`` in the layout of docs/data-layout.md."""
     with noise.single_thread_blas():
@@ -122,6 +146,18 @@ def _write_world(spec: WorldSpec, out: Path) -> WorldManifest:
     mc = {res: modis.modis_cells(domain, land, res, xy) for res in (1000, 500, 250)}
     del xy
 
+    training = family_products("training", spec.family)
+    maps = family_products("maps", spec.family)
+    from pipeline.sources.modis import PRODUCTS as MODIS_PRODUCTS
+    from pipeline.sources.viirs import PRODUCTS as VIIRS_PRODUCTS
+
+    shorts = {**MODIS_PRODUCTS, **VIIRS_PRODUCTS}
+    res_of = {1200: 1000, 2400: 500, 4800: 250}
+    ndvi_products = sorted({training["ndvi"], maps["ndvi"]})
+    lst_daily = maps["lst"]
+    lst_8day = training["lst"] if shorts[training["lst"]].period_days == 8 else None
+    et_short = training["et"]
+
     lc500 = modis.mcd12_landcover(mc[500], domain, lc)
     for year in sorted({d.year for d in spec.days}):
         jan1 = dt.date(year, 1, 1)
@@ -136,10 +172,11 @@ def _write_world(spec: WorldSpec, out: Path) -> WorldManifest:
     for c_start, c_end in composites(spec.start, spec.end, 16):
         mid = c_start + dt.timedelta(days=(c_end - c_start).days // 2)
         ndvi90 = model.ndvi(mid)
-        for short, res in (("MOD13A1", 500), ("MOD13Q1", 250)):
+        for short in ndvi_products:
+            res = res_of[shorts[short].tile_px]
             layers = modis.mod13_composite(spec, c_start, mc[res], mc[res].index.mean(ndvi90), res)
             stamp = modis.production_stamp(spec, short, c_start, 16)
-            add(short, modis.write_tiles(out, short, c_start, stamp, mc[res], layers))
+            add(short, _family_writer(short)(out, short, c_start, stamp, mc[res], layers))
     log.info("synth: static products written at %.1f s", time.perf_counter() - t0)
 
     stations = insitu.place_stations(spec, domain, static, model.theta_sat)
@@ -214,24 +251,26 @@ def _write_world(spec: WorldSpec, out: Path) -> WorldManifest:
             add("chirps", products.chirps_path(out, day))
             writer.submit(products.write_chirps, out, spec, day)
             layers = modis.mod21_daily(spec, day, c1k, lst1, cloud1)
-            stamp = modis.production_stamp(spec, "MOD21A1D", day, 1)
-            for h, v in c1k.tiles:
-                for layer in layers:
-                    add("MOD21A1D", modis.layer_path(out, "MOD21A1D", day, h, v, stamp, layer))
-            writer.submit(modis.write_tiles, out, "MOD21A1D", day, stamp, c1k, layers)
+            stamp = modis.production_stamp(spec, lst_daily, day, 1)
+            add(lst_daily, _tile_paths(out, lst_daily, day, stamp, c1k, layers))
+            writer.submit(_family_writer(lst_daily), out, lst_daily, day, stamp, c1k, layers)
             pts.theta[k] = f.soil_moisture[st_r, st_c]
             pts.tair[k] = f.tair[st_r, st_c]
             pts.rain[k] = f.precip[st_r, st_c]
         if comp_i < len(eights) and day == eights[comp_i][1]:
             c_start, c_end = eights[comp_i]
             n_days = (c_end - c_start).days + 1
-            lay11 = modis.mod11_composite(c1k, lst_sum, n_clear)
-            stamp = modis.production_stamp(spec, "MOD11A2", c_start, 8)
-            add("MOD11A2", modis.write_tiles(out, "MOD11A2", c_start, stamp, c1k, lay11))
+            if lst_8day is not None:
+                lay11 = modis.mod11_composite(c1k, lst_sum, n_clear)
+                stamp = modis.production_stamp(spec, lst_8day, c_start, 8)
+                add(
+                    lst_8day,
+                    _family_writer(lst_8day)(out, lst_8day, c_start, stamp, c1k, lay11),
+                )
             cloudy = np.zeros_like(et_sum, dtype=np.int32)
             lay16 = modis.mod16_composite(c500, et_sum, cloudy, n_days, lc500)
-            stamp = modis.production_stamp(spec, "MOD16A2", c_start, 8)
-            add("MOD16A2", modis.write_tiles(out, "MOD16A2", c_start, stamp, c500, lay16))
+            stamp = modis.production_stamp(spec, et_short, c_start, 8)
+            add(et_short, _family_writer(et_short)(out, et_short, c_start, stamp, c500, lay16))
             lst_sum[:] = 0.0
             n_clear[:] = 0
             et_sum[:] = 0.0
@@ -294,6 +333,7 @@ def _world_json(
         "generator": "pipeline.synth",
         "seed": spec.seed,
         "rain_factor": spec.rain_factor,
+        "family": spec.family,
         "region": list(spec.region),
         "start": spec.start.isoformat(),
         "end": spec.end.isoformat(),

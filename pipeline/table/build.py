@@ -112,6 +112,12 @@ class TableReport:
     target_grid_key: str
     mode: str
     notes: tuple[str, ...] = ()
+    family: str | None = None
+    """Product family of the optical inputs (``[sources] family``); None: sources given."""
+    products: dict[str, str] = field(default_factory=dict)
+    """{variable: product} that served the table (the catalogue's, or each provenance's)."""
+    landcover_years: dict[int, int] = field(default_factory=dict)
+    """{MCD12Q1 year: rows}: the latest year on or before each row's day served it."""
 
     def lines(self) -> list[str]:
         """Human-readable lines: the step counts, then each kind of bad input."""
@@ -151,6 +157,9 @@ class TableReport:
             "n_groups": self.n_groups,
             "target_grid_key": self.target_grid_key,
             "mode": self.mode,
+            "family": self.family,
+            "products": dict(self.products),
+            "landcover_years": {str(k): v for k, v in sorted(self.landcover_years.items())},
         }
 
 
@@ -373,6 +382,8 @@ def build_table(
     }
     static_ok = np.ones(n, dtype=bool)
     unavailable: dict[str, int] = {}
+    served: dict[str, str] = {}
+    lc_years: dict[int, int] = {}
     positions = np.arange(n)
     row_of = daily["row"].to_numpy(np.int64)
     col_of = daily["col"].to_numpy(np.int64)
@@ -408,6 +419,13 @@ def build_table(
                 if absent_static:
                     static_ok[j] = False
             _record_provenance(prov_cols, positions[idx][day_idx], provs)
+            for name, prov in provs.items():
+                if prov is not None:
+                    served.setdefault(name, prov.product)
+            lc = provs.get("landcover")
+            if lc is not None and lc.composite_start is not None:
+                y = lc.composite_start.year
+                lc_years[y] = lc_years.get(y, 0) + len(day_idx)
         for name, problem in reader.static_problem.items():
             missing_static.setdefault(name, problem)
         for name, k in reader.unavailable.items():
@@ -455,6 +473,9 @@ def build_table(
         n_groups=len(groups),
         target_grid_key=target_grid.key(),
         mode=mode,
+        family=getattr(catalog, "family", None),
+        products=catalog.products(mode) if isinstance(catalog, Catalog) else served,
+        landcover_years=lc_years,
     )
     return TableResult(table, report)
 
@@ -572,5 +593,8 @@ def table_metadata_for(result: TableResult, cfg: TableConfig) -> dict[str, Any]:
         "validation_fraction": cfg.validation_fraction,
         "n_folds": cfg.n_folds,
         "validation_weights": cfg.validation_weights,
+        # What the models trained on this table must be fed (models/manifest.py records it).
+        "family": result.report.family,
+        "products": dict(result.report.products),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from models.features import CATEGORICALS, FEATURE_NAMES, FEATURE_SETS, feature_names
+from models.table import METADATA_KEY as _METADATA_KEY
 from pipeline.errors import TableError
 from pipeline.table.weights import WEIGHT_COLUMNS
 
@@ -93,7 +94,7 @@ DTYPES: dict[str, str] = {
     "col": "int64",
 }
 
-METADATA_KEY = b"smdown"
+METADATA_KEY = _METADATA_KEY  # one place: models.table
 
 EXTENDED_COLUMNS: tuple[str, ...] = tuple(
     n for n in feature_names("extended") if n not in FEATURE_NAMES
