@@ -97,6 +97,12 @@ def compute_static_tile(plan: RunPlan, tile: Tile) -> tuple[dict[str, np.ndarray
     files: dict[str, list[str]] = {}
     wanted = STATIC_READ + (("texture",) if "texture" in srcs else ())
     for var in wanted:
+        if var not in srcs and not variable(var).in_set("paper"):
+            # A catalogue without the extended set's terrain: NaN layer (an extended model
+            # then flags those pixels input_missing; the paper model never reads it).
+            out[var] = np.full(tile.grid.shape, np.nan, dtype=np.float32)
+            files[var] = []
+            continue
         if var not in srcs:
             raise SourceError(f"[sources] catalog ({plan.mode})", f"no source for {var!r}")
         # A dated categorical (yearly land cover, padded) is read for the plan's day.
