@@ -10,7 +10,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.variables import categorical_names, feature_variables
+from models.variables import (
+    DEFAULT_FEATURE_SET,
+    FEATURE_SETS,
+    FeatureSet,
+    categorical_names,
+    check_feature_set,
+    feature_names,
+    feature_set_of,
+    feature_variables,
+)
+
+__all__ = [
+    "CATEGORICALS",
+    "CATEGORY_TABLES",
+    "DEFAULT_FEATURE_SET",
+    "FEATURES",
+    "FEATURE_NAMES",
+    "FEATURE_SETS",
+    "IGBP_CLASSES",
+    "KOPPEN_CLASSES",
+    "N_FEATURES",
+    "TEXTURE_CLASSES",
+    "WEIGHT_VARIABLES",
+    "Feature",
+    "FeatureSet",
+    "check_feature_set",
+    "feature_names",
+    "feature_set_of",
+    "features_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +58,13 @@ FEATURES: tuple[Feature, ...] = tuple(
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 N_FEATURES = len(FEATURES)
+"""The ``paper`` set (the default); ``feature_names(set)`` gives any set's order."""
+
+
+def features_of(feature_set: FeatureSet) -> tuple[Feature, ...]:
+    """The model inputs of ``feature_set`` (``paper``: ``FEATURES``)."""
+    return tuple(Feature(v.name, v.unit, v.description) for v in feature_variables(feature_set))
+
 
 # Static references: sample-weight variables for every model, inputs for WDL only.
 # Stored as small integer codes; the code tables are below.

@@ -1,9 +1,9 @@
 """``manifest.json``: what a trained ensemble is, and the checks made before it is used.
 
 The manifest sits beside the ONNX files of one ensemble. Loading it verifies
-the sha256 of every ONNX file it names and the feature order against
-``models.features.FEATURE_NAMES`` (or an expected list), and refuses any
-mismatch with ``ManifestError`` naming the file or field.
+the sha256 of every ONNX file it names and the feature order against the
+order of its ``feature_set`` (``models.features.feature_names``; or an expected
+list), and refuses any mismatch with ``ManifestError`` naming the file or field.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from models.errors import ManifestError
-from models.features import FEATURE_NAMES, FEATURES
+from models.features import DEFAULT_FEATURE_SET, FeatureSet, feature_names, features_of
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -71,6 +71,7 @@ class Manifest(_Frozen):
     arch: Arch
     members: list[Member]
     fused: OnnxFile | None = None
+    feature_set: FeatureSet = DEFAULT_FEATURE_SET
     feature_names: list[str]
     feature_units: list[str]
     categoricals: list[str] = []
@@ -95,8 +96,16 @@ class Manifest(_Frozen):
     @property
     def manifest_hash(self) -> str:
         """sha256 of the canonical JSON of this manifest (provenance and cache key)."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.dump(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def dump(self) -> dict[str, Any]:
+        """The JSON form; ``feature_set`` is left out when it is the default ``paper``, so a
+        paper model's manifest (and its hash, which names its cube) is as before the key."""
+        data = self.model_dump(mode="json")
+        if data.get("feature_set") == DEFAULT_FEATURE_SET:
+            del data["feature_set"]
+        return data
 
     def onnx_files(self) -> list[OnnxFile]:
         """Every ONNX file this manifest names (members, then the fused graph)."""
@@ -107,7 +116,7 @@ class Manifest(_Frozen):
         """Write ``manifest.json`` into ``model_dir`` (atomically, by rename)."""
         path = Path(model_dir) / MANIFEST_NAME
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n", "utf-8")
+        tmp.write_text(json.dumps(self.dump(), indent=2) + "\n", "utf-8")
         tmp.replace(path)
         return path
 
@@ -149,7 +158,11 @@ class Manifest(_Frozen):
                 f"{path}: schema_version {manifest.schema_version}, this smdown reads "
                 f"{SCHEMA_VERSION}"
             )
-        want = list(expected_features) if expected_features is not None else list(FEATURE_NAMES)
+        want = (
+            list(expected_features)
+            if expected_features is not None
+            else list(feature_names(manifest.feature_set))
+        )
         if manifest.feature_names != want:
             raise ManifestError(
                 f"{path}: field 'feature_names' is {manifest.feature_names}, expected {want}: "
@@ -195,9 +208,9 @@ def onnx_entry(model_dir: Path, file_name: str) -> OnnxFile:
     return OnnxFile(file=file_name, sha256=sha256_file(Path(model_dir) / file_name))
 
 
-def feature_units() -> list[str]:
+def feature_units(feature_set: FeatureSet = DEFAULT_FEATURE_SET) -> list[str]:
     """Units of the features in contract order."""
-    return [f.unit for f in FEATURES]
+    return [f.unit for f in features_of(feature_set)]
 
 
 def package_versions(names: Sequence[str]) -> dict[str, str]:

@@ -37,7 +37,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from models.features import CATEGORICALS, CATEGORY_TABLES, N_FEATURES
+from models.features import CATEGORICALS, CATEGORY_TABLES
 
 SCALE_FLOOR = 1e-3  # m3 m-3, smallest predicted sd
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -197,7 +197,7 @@ def _normalizer(x_train: np.ndarray) -> keras.layers.Normalization:
 
 def build_dense(x_train: np.ndarray) -> keras.Model:
     """Dense: standardise -> 9 relu -> 6 relu -> (loc, scale); 164 trainable parameters."""
-    x = keras.Input((N_FEATURES,), name="x", dtype="float32")
+    x = keras.Input((int(np.shape(x_train)[1]),), name="x", dtype="float32")
     h = _normalizer(x_train)(x)
     h = keras.layers.Dense(DENSE_UNITS[0], activation="relu", name="hidden1")(h)
     h = keras.layers.Dense(DENSE_UNITS[1], activation="relu", name="hidden2")(h)
@@ -207,7 +207,7 @@ def build_dense(x_train: np.ndarray) -> keras.Model:
 
 def build_prob(x_train: np.ndarray, *, n_train: int, seed: int) -> keras.Model:
     """Prob: standardise -> 9 relu -> 4 relu -> DenseVariational(2) -> (loc, scale); 150."""
-    x = keras.Input((N_FEATURES,), name="x", dtype="float32")
+    x = keras.Input((int(np.shape(x_train)[1]),), name="x", dtype="float32")
     h = _normalizer(x_train)(x)
     h = keras.layers.Dense(PROB_UNITS[0], activation="relu", name="hidden1")(h)
     h = keras.layers.Dense(PROB_UNITS[1], activation="relu", name="hidden2")(h)
@@ -263,7 +263,7 @@ class CleanCodes(keras.layers.Layer):
 
 def build_wdl(x_train: np.ndarray) -> keras.Model:
     """WDL: wide GLM (inputs + one-hot categoricals) + deep (embeddings + 128 + 64), summed."""
-    x = keras.Input((N_FEATURES,), name="x", dtype="float32")
+    x = keras.Input((int(np.shape(x_train)[1]),), name="x", dtype="float32")
     cats = keras.Input((len(CATEGORICALS),), name="cats", dtype="int64")
     xs = _normalizer(x_train)(x)
     codes = CleanCodes(VOCAB_SIZES, name="clean_codes")(cats)

@@ -1,10 +1,11 @@
 """ONNX graph surgery with the ``onnx`` package only (no TensorFlow, no scikit-learn).
 
-Conventions of every member file: inputs ``x`` float32 (N, 9) [and ``cats``
-int64 (N, 3) for WDL]; outputs ``loc`` and ``scale`` float32 (N,), the
-member's Normal in m3 m-3. The fused file of an ensemble has the same inputs
-and outputs ``mean``, ``sd``, ``spread`` (N,) and ``member_loc``,
-``member_scale`` (N, m), computed as in ``models.ensemble.combine_members``.
+Conventions of every member file: inputs ``x`` float32 (N, F), F the manifest's
+features (9 for the paper set) [and ``cats`` int64 (N, 3) for WDL]; outputs
+``loc`` and ``scale`` float32 (N,), the member's Normal in m3 m-3. The fused
+file of an ensemble has the same inputs and outputs ``mean``, ``sd``, ``spread``
+(N,) and ``member_loc``, ``member_scale`` (N, m), computed as in
+``models.ensemble.combine_members``.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def per_tree_forest(
     tree_node = helper.make_node(
         "TreeEnsembleRegressor", [x_name], ["trees"], domain="ai.onnx.ml", name="trees", **new_attrs
     )
-    graph = _normal_from_columns("forest", tree_node, x_name)
+    n_features = model.graph.input[0].type.tensor_type.shape.dim[1].dim_value or 9
+    graph = _normal_from_columns("forest", tree_node, x_name, n_features)
     out = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
@@ -94,7 +96,9 @@ def per_tree_forest(
     return out
 
 
-def _normal_from_columns(name: str, tree_node: onnx.NodeProto, x_name: str) -> onnx.GraphProto:
+def _normal_from_columns(
+    name: str, tree_node: onnx.NodeProto, x_name: str, n_features: int
+) -> onnx.GraphProto:
     nodes = [
         tree_node,
         helper.make_node("ReduceMean", ["trees"], ["loc2"], axes=[1], keepdims=1),
@@ -108,7 +112,7 @@ def _normal_from_columns(name: str, tree_node: onnx.NodeProto, x_name: str) -> o
     return helper.make_graph(
         nodes,
         name,
-        [helper.make_tensor_value_info(x_name, TensorProto.FLOAT, ["N", 9])],
+        [helper.make_tensor_value_info(x_name, TensorProto.FLOAT, ["N", n_features])],
         [
             helper.make_tensor_value_info("loc", TensorProto.FLOAT, ["N"]),
             helper.make_tensor_value_info("scale", TensorProto.FLOAT, ["N"]),

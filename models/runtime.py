@@ -37,7 +37,7 @@ from models import densekernel
 from models.calibration import sd_scale
 from models.ensemble import combine_members
 from models.errors import ManifestError, ModelError
-from models.features import CATEGORICALS, N_FEATURES
+from models.features import CATEGORICALS
 from models.manifest import Manifest, OnnxFile
 
 Mode = Literal["auto", "fused", "members", "kernel"]
@@ -215,8 +215,9 @@ class Ensemble:
         self, x: np.ndarray, cats: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         xa = np.asarray(x)
-        if xa.ndim != 2 or xa.shape[1] != N_FEATURES:
-            raise ModelError(f"x must be (n, {N_FEATURES}) in {self.feature_names}, got {xa.shape}")
+        n_features = len(self.feature_names)
+        if xa.ndim != 2 or xa.shape[1] != n_features:
+            raise ModelError(f"x must be (n, {n_features}) in {self.feature_names}, got {xa.shape}")
         xa = np.ascontiguousarray(xa, dtype=np.float32)
         valid = np.isfinite(xa).all(axis=1)
         ca: np.ndarray | None = None

@@ -9,6 +9,7 @@ too) has one row per (site, day). models/ needs only these columns:
 | date | datetime64 | the day |
 | sm | float | in-situ daily mean soil moisture, m3 m-3 (the target) |
 | smap ... elevation | float32/float64 | the nine inputs, ``models.features.FEATURE_NAMES`` order |
+| api ... doy_cos | float32/float64 | the ``extended`` set's added inputs (when present) |
 | texture, landcover, koppen | int | static reference codes (``models.features`` tables) |
 | split | str | "train" or "validation" (site-disjoint) |
 | fold | int | CV fold of the site, 0..9 |
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import ModelError
-from models.features import CATEGORICALS, FEATURE_NAMES, WEIGHT_VARIABLES
+from models.features import CATEGORICALS, FEATURE_NAMES, WEIGHT_VARIABLES, feature_names
 
 TARGET = "sm"
 WEIGHT_COLUMNS: tuple[str, ...] = tuple(f"w_{v}" for v in WEIGHT_VARIABLES)
@@ -41,6 +42,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     *WEIGHT_COLUMNS,
 )
 
+EXTENDED_COLUMNS: tuple[str, ...] = tuple(
+    n for n in feature_names("extended") if n not in FEATURE_NAMES
+)
+"""Inputs of the ``extended`` set beyond the paper's nine (optional columns)."""
 METADATA_KEY = b"smdown"
 """Key of the table's JSON metadata in the Parquet schema (written by pipeline/table)."""
 
@@ -65,7 +70,9 @@ def read_table(path: Path | str) -> pd.DataFrame:
         import pyarrow.parquet as pq
 
         names = set(pq.read_schema(p).names)
-        wanted = [c for c in (*REQUIRED_COLUMNS, "date", "split", "fold") if c in names]
+        wanted = [
+            c for c in (*REQUIRED_COLUMNS, *EXTENDED_COLUMNS, "date", "split", "fold") if c in names
+        ]
         df = pd.read_parquet(p, columns=wanted)
     except (OSError, ValueError) as exc:
         raise TableSchemaError(str(p), f"not a readable Parquet table: {exc}") from exc
@@ -91,16 +98,27 @@ def table_inputs(path: Path | str) -> tuple[str | None, dict[str, str]]:
 
 def table_hash(table: pd.DataFrame) -> str:
     """A content hash of the columns models/ uses (order-sensitive), for provenance."""
-    cols = [c for c in (*REQUIRED_COLUMNS, "date", "split", "fold") if c in table.columns]
+    cols = [
+        c
+        for c in (*REQUIRED_COLUMNS, *EXTENDED_COLUMNS, "date", "split", "fold")
+        if c in table.columns
+    ]
     values = pd.util.hash_pandas_object(table[cols], index=False).to_numpy()
     h = hashlib.sha256(",".join(cols).encode())
     h.update(np.ascontiguousarray(values).tobytes())
     return h.hexdigest()
 
 
-def check_table(table: pd.DataFrame, *, source: str = "training table") -> None:
-    """Refuse a table without the columns models/ needs (naming the first missing one)."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+def check_table(
+    table: pd.DataFrame,
+    *,
+    source: str = "training table",
+    names: tuple[str, ...] = FEATURE_NAMES,
+) -> None:
+    """Refuse a table without the columns models/ needs (naming the first missing one);
+    ``names``: the inputs of the feature set to train."""
+    need = (*REQUIRED_COLUMNS, *(n for n in names if n not in REQUIRED_COLUMNS))
+    missing = [c for c in need if c not in table.columns]
     if missing:
         raise TableSchemaError(source, f"missing column(s) {missing}")
     if len(table) == 0:
@@ -127,16 +145,16 @@ def select_rows(table: pd.DataFrame, rows: RowSelector) -> pd.DataFrame:
     return out
 
 
-def complete_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a finite target, finite inputs and finite weights."""
-    cols = [TARGET, *FEATURE_NAMES, *WEIGHT_COLUMNS]
+def complete_rows(table: pd.DataFrame, names: tuple[str, ...] = FEATURE_NAMES) -> pd.DataFrame:
+    """Rows with a finite target, finite inputs (of ``names``) and finite weights."""
+    cols = [TARGET, *names, *WEIGHT_COLUMNS]
     ok = np.isfinite(table[cols].to_numpy(dtype=np.float64)).all(axis=1)
     return table.loc[ok]
 
 
-def features(table: pd.DataFrame) -> np.ndarray:
-    """The (n, 9) float32 input block in ``FEATURE_NAMES`` order."""
-    return np.ascontiguousarray(table[list(FEATURE_NAMES)].to_numpy(dtype=np.float32))
+def features(table: pd.DataFrame, names: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:
+    """The (n, len(names)) float32 input block in ``names`` order (default: the paper's)."""
+    return np.ascontiguousarray(table[list(names)].to_numpy(dtype=np.float32))
 
 
 def categoricals(table: pd.DataFrame) -> np.ndarray:

@@ -29,7 +29,14 @@ import pandas as pd
 from models import calibration
 from models import table as tbl
 from models.errors import ModelError
-from models.features import CATEGORICALS, FEATURE_NAMES, WEIGHT_VARIABLES
+from models.features import (
+    CATEGORICALS,
+    DEFAULT_FEATURE_SET,
+    WEIGHT_VARIABLES,
+    FeatureSet,
+    check_feature_set,
+    feature_names,
+)
 from models.manifest import (
     Arch,
     Manifest,
@@ -100,6 +107,7 @@ def train_ensemble(
     weight_variables: Sequence[str] = WEIGHT_VARIABLES,
     on_member: Callable[[Member, Any], None] | None = None,
     calibrate_sd: bool = True,
+    feature_set: FeatureSet | str = DEFAULT_FEATURE_SET,
     family: str | None = None,
     products: dict[str, str] | None = None,
 ) -> Manifest:
@@ -118,21 +126,28 @@ def train_ensemble(
     ``calibrate_sd``: with ``rows="train"``, fit the sd calibration
     (``models.calibration``) on the validation split and record it in the
     manifest (``runtime["sd_calibration"]``), which the runtime applies.
+    ``feature_set``: the inputs (``models.features.FEATURE_SETS``; the table must hold
+    them), recorded in the manifest with their order.
     ``family``/``products``: the product family and products of the inputs, recorded in
     the manifest (default: what the Parquet table's metadata records).
     """
     if arch not in ARCHS:
         raise TrainError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    try:
+        fset = check_feature_set(feature_set)
+    except ValueError as exc:
+        raise TrainError(str(exc)) from exc
+    names = feature_names(fset)
     if not isinstance(table, pd.DataFrame):
         recorded, recorded_products = tbl.table_inputs(table)
         family = family or recorded
         products = products if products is not None else recorded_products
         table = tbl.read_table(table)
-    tbl.check_table(table)
+    tbl.check_table(table, names=names)
     if table_hash is None:
         table_hash = tbl.table_hash(table)
     selected = tbl.select_rows(table, rows)
-    train_df = tbl.complete_rows(selected)
+    train_df = tbl.complete_rows(selected, names)
     dropped = len(selected) - len(train_df)
     if len(train_df) == 0:
         raise TrainError("no complete training rows (every row has a NaN input, target or weight)")
@@ -141,12 +156,14 @@ def train_ensemble(
     rows_desc = rows if isinstance(rows, str) else getattr(rows, "__name__", "callable")
     n_sites = train_df["site_id"].nunique()
     log(
-        f"train {arch}: {len(train_df)} rows from {n_sites} sites "
+        f"train {arch} ({fset} features): {len(train_df)} rows from {n_sites} sites "
         f"(rows={rows_desc}, {dropped} incomplete rows dropped) -> {out}"
     )
     t_start = time.perf_counter()
     if arch == "rf":
-        members, extra = _train_forests(train_df, out, seed, n_estimators, threads, log, on_member)
+        members, extra = _train_forests(
+            train_df, out, seed, n_estimators, threads, log, on_member, names
+        )
         normalisation = None
         inner: dict[str, Any] = {"used": False, "reason": "forests use no early stopping"}
     else:
@@ -164,6 +181,7 @@ def train_ensemble(
             weight_variables=weight_variables,
             log=log,
             on_member=on_member,
+            names=names,
         )
     inputs = ["x", "cats"] if arch == "wdl" else ["x"]
     if fuse is None:
@@ -184,8 +202,9 @@ def train_ensemble(
         arch=_arch(arch),
         members=members,
         fused=fused_entry,
-        feature_names=list(FEATURE_NAMES),
-        feature_units=feature_units(),
+        feature_set=fset,
+        feature_names=list(names),
+        feature_units=feature_units(fset),
         categoricals=list(CATEGORICALS) if arch == "wdl" else [],
         inputs=inputs,
         normalisation=normalisation,
@@ -202,6 +221,8 @@ def train_ensemble(
     )
     manifest.write(out)
     holdout = _holdout_rows(table, rows)
+    if holdout is not None:
+        holdout = holdout.loc[np.isfinite(holdout[list(names)].to_numpy(np.float64)).all(axis=1)]
     if holdout is not None and len(holdout):
         metrics = evaluate_dir(out, holdout)
         manifest = manifest.model_copy(update={"validation_metrics": metrics})
@@ -226,7 +247,7 @@ def _calibrate(
 
     ens = Ensemble.load(out, intra_op_threads=2)
     cats = tbl.categoricals(holdout) if ens.needs_categoricals else None
-    pred = ens.predict(tbl.features(holdout), cats)
+    pred = ens.predict(tbl.features(holdout, ens.feature_names), cats)
     obs = holdout[tbl.TARGET].to_numpy(np.float64)
     try:
         record = calibration.calibration_record(
@@ -292,7 +313,7 @@ def evaluate_dir(model_dir: Path, rows: pd.DataFrame) -> dict[str, float]:
 
     ens = Ensemble.load(model_dir, intra_op_threads=2)
     cats = tbl.categoricals(rows) if ens.needs_categoricals else None
-    pred = ens.predict(tbl.features(rows), cats)
+    pred = ens.predict(tbl.features(rows, ens.feature_names), cats)
     obs = rows[tbl.TARGET].to_numpy(np.float64)
     out = score(pred.mean, obs)
     smap = score(rows["smap"].to_numpy(np.float64), obs)
@@ -324,7 +345,7 @@ def _to_onnx(model: Any, arch: str) -> onnx.ModelProto:
 
     from models.onnxgraph import OPSET, with_normal_outputs
 
-    sig = [tf.TensorSpec((None, len(FEATURE_NAMES)), tf.float32, name="x")]
+    sig = [tf.TensorSpec((None, int(model.inputs[0].shape[-1])), tf.float32, name="x")]
     if arch == "wdl":
         sig.append(tf.TensorSpec((None, len(CATEGORICALS)), tf.int64, name="cats"))
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=sig, opset=OPSET)
@@ -356,6 +377,7 @@ def _train_networks(
     weight_variables: Sequence[str],
     log: Callable[[str], None],
     on_member: Callable[[Member, Any], None] | None,
+    names: tuple[str, ...],
 ) -> tuple[list[Member], dict[str, Any], Normalisation, dict[str, Any]]:
     _setup_tf(threads)
     import keras
@@ -366,7 +388,7 @@ def _train_networks(
         df["site_id"].to_numpy(), seed=seed, fraction=INNER_FRACTION
     )
     fit_df, val_df = df.loc[~inner_mask], df.loc[inner_mask]
-    x_fit, x_val = tbl.features(fit_df), tbl.features(val_df)
+    x_fit, x_val = tbl.features(fit_df, names), tbl.features(val_df, names)
     y_fit, y_val = tbl.target(fit_df), tbl.target(val_df)
     c_fit, c_val = tbl.categoricals(fit_df), tbl.categoricals(val_df)
     inputs_fit: Any = [x_fit, c_fit] if arch == "wdl" else x_fit
@@ -513,10 +535,11 @@ def _train_forests(
     threads: int,
     log: Callable[[str], None],
     on_member: Callable[[Member, Any], None] | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> tuple[list[Member], dict[str, Any]]:
     from models.forest import fit_forest, forest_to_onnx
 
-    x = tbl.features(df)
+    x = tbl.features(df, names if names is not None else feature_names(DEFAULT_FEATURE_SET))
     y = tbl.target(df)
     texture = df["texture"].to_numpy(np.int64)
     classes = sorted(int(c) for c in np.unique(texture))

@@ -41,6 +41,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["daily", "static", "categorical"]
+FeatureSet = Literal["paper", "extended"]
+FEATURE_SETS: tuple[FeatureSet, ...] = ("paper", "extended")
+"""The model's feature sets: ``paper`` (the nine inputs of Poehls et al. 2025, the default,
+so the paper can be reproduced) and ``extended`` (the paper's nine, in the paper's order,
+then the ``extended`` variables in registry order: temporal memory, terrain, season)."""
+DEFAULT_FEATURE_SET: FeatureSet = "paper"
 Mode = Literal["training", "maps"]
 MODES: tuple[Mode, ...] = ("training", "maps")
 FlagWhen = Literal["missing", "padded"]
@@ -101,6 +107,12 @@ class Variable:
     flag: Flag | None = None
     derived_from: tuple[str, ...] = ()
     """Inputs this one is computed from when no product serves it (texture: sand, clay)."""
+    feature_set: FeatureSet = "paper"
+    """The smallest feature set holding this input (``paper`` inputs are in every set)."""
+
+    def in_set(self, feature_set: FeatureSet) -> bool:
+        """True when ``feature_set`` uses this variable (``paper`` is part of ``extended``)."""
+        return self.feature_set == "paper" or feature_set == "extended"
 
     @property
     def is_feature(self) -> bool:
@@ -256,6 +268,89 @@ _REGISTRY: list[Variable] = [
         (1, 30),
         _same("Beck-KG-V1"),
     ),
+    # -- the ``extended`` feature set (issue 20): computed from the products above by
+    # pipeline.sources.derived, on each product's own lattice, so the training table and
+    # the map tiles get them from the same code (pipeline.sources.build_feature_block).
+    Variable(
+        "api",
+        "mm",
+        "Antecedent precipitation index: sum of CHIRPS daily precipitation of the day and the "
+        "29 days before, each weighted 0.9 ** age in days (missing days count 0)",
+        "daily",
+        (0.0, 20000.0),
+        _same("derived: API of CHIRPS-2.0"),
+        derived_from=("precip",),
+        feature_set="extended",
+    ),
+    Variable(
+        "smap_prev",
+        "m3 m-3",
+        "SMAP persistence: the latest valid SPL3SMP_E retrieval of the 5 days before the day",
+        "daily",
+        (0.0, 1.0),
+        _same("derived: SPL3SMP_E persistence"),
+        derived_from=("smap",),
+        feature_set="extended",
+    ),
+    Variable(
+        "smap_age",
+        "day",
+        "Age of smap_prev: days between the day and that retrieval (1-5)",
+        "daily",
+        (1.0, 5.0),
+        _same("derived: SPL3SMP_E persistence age"),
+        derived_from=("smap",),
+        feature_set="extended",
+    ),
+    Variable(
+        "smap_nbr",
+        "m3 m-3",
+        "SMAP 9 km neighbourhood: mean of the valid SPL3SMP_E cells in the 3 x 3 cells around",
+        "daily",
+        (0.0, 1.0),
+        _same("derived: SPL3SMP_E 3x3 mean"),
+        derived_from=("smap",),
+        feature_set="extended",
+    ),
+    Variable(
+        "slope",
+        "degree",
+        "Terrain slope of the MERIT DEM at 3 arc-second (central differences)",
+        "static",
+        (0.0, 90.0),
+        _same("derived: slope of MERIT-DEM"),
+        derived_from=("elevation",),
+        feature_set="extended",
+    ),
+    Variable(
+        "tpi",
+        "m",
+        "Topographic position index: MERIT elevation minus its mean over the 11 x 11 cells "
+        "(about 1 km) around",
+        "static",
+        (-2000.0, 2000.0),
+        _same("derived: TPI of MERIT-DEM"),
+        derived_from=("elevation",),
+        feature_set="extended",
+    ),
+    Variable(
+        "doy_sin",
+        "1",
+        "Season: sin(2 pi day-of-year / 365.25)",
+        "daily",
+        (-1.0, 1.0),
+        _same("derived: day of year"),
+        feature_set="extended",
+    ),
+    Variable(
+        "doy_cos",
+        "1",
+        "Season: cos(2 pi day-of-year / 365.25)",
+        "daily",
+        (-1.0, 1.0),
+        _same("derived: day of year"),
+        feature_set="extended",
+    ),
 ]
 
 PIXEL_FLAGS: tuple[Flag, ...] = (
@@ -305,24 +400,50 @@ def variable(name: str) -> Variable:
     raise KeyError(f"unknown variable {name!r}")
 
 
-def feature_variables() -> tuple[Variable, ...]:
-    """The model's float inputs in the paper's (registry) order: the model contract."""
-    return tuple(v for v in variables() if v.is_feature)
+def check_feature_set(feature_set: str) -> FeatureSet:
+    """``feature_set`` if it is one of ``FEATURE_SETS`` (ValueError names it otherwise)."""
+    for fs in FEATURE_SETS:
+        if feature_set == fs:
+            return fs
+    raise ValueError(f"unknown feature set {feature_set!r}; one of {', '.join(FEATURE_SETS)}")
 
 
-def names(kind: Kind | None = None) -> tuple[str, ...]:
-    """Names of every variable (of ``kind``), registry order."""
-    return tuple(v.name for v in variables() if kind is None or v.kind == kind)
+def feature_variables(feature_set: FeatureSet = DEFAULT_FEATURE_SET) -> tuple[Variable, ...]:
+    """The model's float inputs of ``feature_set`` in registry order: the model contract
+    (``paper``: the paper's nine in its order; ``extended``: those nine first)."""
+    return tuple(v for v in variables() if v.is_feature and v.in_set(feature_set))
 
 
-def daily_names() -> tuple[str, ...]:
-    """The tile's daily inputs (a new file each day or composite period)."""
-    return names("daily")
+def feature_names(feature_set: FeatureSet = DEFAULT_FEATURE_SET) -> tuple[str, ...]:
+    """Names of ``feature_variables(feature_set)``."""
+    return tuple(v.name for v in feature_variables(feature_set))
 
 
-def static_feature_names() -> tuple[str, ...]:
-    """Static float features (one layer for every day), in feature order."""
-    return names("static")
+def feature_set_of(names_: tuple[str, ...] | list[str]) -> FeatureSet:
+    """The feature set whose order is exactly ``names_`` (ValueError otherwise)."""
+    for fs in FEATURE_SETS:
+        if tuple(names_) == feature_names(fs):
+            return fs
+    raise ValueError(f"feature order {list(names_)} is not that of any set ({FEATURE_SETS})")
+
+
+def names(kind: Kind | None = None, feature_set: FeatureSet | None = None) -> tuple[str, ...]:
+    """Names of every variable (of ``kind``; of ``feature_set`` when given), registry order."""
+    return tuple(
+        v.name
+        for v in variables()
+        if (kind is None or v.kind == kind) and (feature_set is None or v.in_set(feature_set))
+    )
+
+
+def daily_names(feature_set: FeatureSet = DEFAULT_FEATURE_SET) -> tuple[str, ...]:
+    """The tile's daily inputs of ``feature_set`` (a new value each day or period)."""
+    return names("daily", feature_set)
+
+
+def static_feature_names(feature_set: FeatureSet = DEFAULT_FEATURE_SET) -> tuple[str, ...]:
+    """Static float features of ``feature_set`` (one layer for every day), feature order."""
+    return names("static", feature_set)
 
 
 def categorical_names() -> tuple[str, ...]:
@@ -348,8 +469,12 @@ def flag_of(name: str, when: FlagWhen) -> str | None:
 
 
 def physical_ranges() -> dict[str, tuple[float, float]]:
-    """{feature: (low, high)} physical valid range in the feature's unit (readers check it)."""
-    return {v.name: (float(v.valid_range[0]), float(v.valid_range[1])) for v in feature_variables()}
+    """{feature: (low, high)} physical valid range in the feature's unit (readers check it),
+    for the features of every set."""
+    return {
+        v.name: (float(v.valid_range[0]), float(v.valid_range[1]))
+        for v in feature_variables("extended")
+    }
 
 
 def products(mode: Mode, family: str = DEFAULT_FAMILY) -> dict[str, str]:
@@ -376,6 +501,7 @@ def markdown_table() -> str:
     head = ["variable", "kind", "unit", "valid range"]
     head += [f"{fam} {mode}" for fam in fams for mode in MODES]
     head += ["padding (days)", "quality flag", "description"]
+    head += ["set"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for v in variables():
         lo, hi = v.valid_range
@@ -390,6 +516,7 @@ def markdown_table() -> str:
         cells = [f"`{v.name}`", v.kind, v.unit, f"{lo:g} .. {hi:g}"]
         cells += [v.product(mode, fam) for fam in fams for mode in MODES]
         cells += [pad, flag, v.description]
+        cells += [v.feature_set]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Quality flags (`quality_flag`, CF `flag_masks`):", ""]
     lines += ["| bit | name | set when |", "| --- | --- | --- |"]
@@ -405,7 +532,9 @@ def docs_page() -> str:
         "docs/variables.md; tests/test_variables.py checks it -->\n\n"
         "Every input of the map, in the model's feature order (categoricals last), with the\n"
         "product serving it per family and mode (`training` builds the table, `maps` makes\n"
-        "the daily map).\n\n" + markdown_table()
+        "the daily map). `set` is the smallest feature set using the input (`[models]\n"
+        "feature_set`: `paper`, the nine inputs of the paper, is part of `extended`).\n\n"
+        + markdown_table()
     )
 
 

@@ -227,6 +227,10 @@ class ModelsConfig(_Section):
     threads: int = Field(2, ge=1)
     # Posterior weight samples baked into each Prob ONNX graph.
     prob_samples: int = Field(64, ge=1, le=4096)
+    # Model inputs (models.variables): "paper" (the paper's nine, the default) or
+    # "extended" (plus antecedent precipitation, SMAP persistence and 9 km neighbourhood,
+    # terrain slope/TPI, season). The table builds the set's columns; the manifest records it.
+    feature_set: Literal["paper", "extended"] = "paper"
 
 
 class OutputConfig(_Section):

@@ -202,3 +202,48 @@ def test_cube_argument_may_name_the_output_directory(tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="several cubes"):
         resolve_cube(str(tmp_path))
     assert resolve_cube("s3://bucket/cube.zarr") == "s3://bucket/cube.zarr"
+
+
+def test_cv_scores_both_feature_sets_side_by_side(tmp_path: Path) -> None:
+    """``arch`` and ``arch+extended`` CV models on one table of the extended set."""
+    from models.features import FEATURE_NAMES, feature_names
+    from pipeline.cli.evaluate import with_feature_sets
+    from pipeline.evaluate import EvaluationError
+
+    table = station_table(n_sites=12, n_days=20, seed=3)
+    rng = np.random.default_rng(0)
+    for name in feature_names("extended"):
+        if name not in FEATURE_NAMES:
+            table[name] = rng.uniform(0, 1, len(table)).astype(np.float32)
+    dirs = with_feature_sets({"rf": tmp_path / "rf"}, "paper,extended")
+    assert list(dirs) == ["rf", "rf+extended"]
+    with pytest.raises(EvaluationError, match="--feature-sets 'big'"):
+        with_feature_sets({"rf": tmp_path / "rf"}, "big")
+    results = run_evaluation(
+        table,
+        dirs,
+        split="cv",
+        out_dir=tmp_path / "out",
+        n_folds=1,
+        train_options={"n_estimators": 3},
+        make_figures=False,
+    )
+    t5 = results.tables["table5"].set_index("model")
+    assert {"rf", "rf+extended", "SMAP"} <= set(t5.index)
+    ext = json.loads((tmp_path / "out/cv-models/rf+extended/fold00/manifest.json").read_text())
+    paper = json.loads((tmp_path / "out/cv-models/rf/fold00/manifest.json").read_text())
+    assert ext["feature_set"] == "extended" and len(ext["feature_names"]) == 17
+    assert "feature_set" not in paper and paper["feature_names"] == list(FEATURE_NAMES)
+    # A table without the extended columns cannot train an extended model: names them.
+    from models.errors import ModelError
+
+    with pytest.raises(ModelError, match="api"):
+        run_evaluation(
+            table.drop(columns=["api"]),
+            {"rf+extended": tmp_path / "none"},
+            split="cv",
+            out_dir=tmp_path / "out2",
+            n_folds=1,
+            train_options={"n_estimators": 3},
+            make_figures=False,
+        )

@@ -152,3 +152,46 @@ def test_cli_train_writes_a_loadable_ensemble(
     rc = main(["train", "--arch", "mlp", "--table", str(path), "--out", str(out)])
     assert rc == 1
     assert "--arch 'mlp': choose one of dense, prob, wdl, rf" in capsys.readouterr().err
+
+
+def _with_extended(df: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    """``df`` plus the extended set's columns; ``api`` carries signal the target uses."""
+    from models.features import FEATURE_NAMES, feature_names
+
+    rng = np.random.default_rng(seed)
+    out = df.copy()
+    for name in feature_names("extended"):
+        if name not in FEATURE_NAMES:
+            out[name] = rng.uniform(0.0, 1.0, len(out)).astype(np.float32)
+    out["sm"] = out["sm"] + 0.05 * out["api"]
+    return out
+
+
+@pytest.mark.parametrize("arch", ["dense", "rf"])
+def test_the_extended_set_is_trained_recorded_and_checked(tmp_path: Path, arch: str) -> None:
+    from models.features import FEATURE_NAMES, feature_names
+    from models.manifest import Manifest
+    from models.train import TrainError, train_ensemble
+
+    df = _with_extended(synthetic_table(n_sites=12, n_days=30, seed=4))
+    kw = {"seed": 1, "epochs": 2, "weight_variables": ("none",), "log": _quiet}
+    kw |= {"n_estimators": 5} if arch == "rf" else {}
+    man = train_ensemble(arch, df, tmp_path / "e", feature_set="extended", **kw)  # type: ignore[arg-type]
+    ext = feature_names("extended")
+    assert man.feature_set == "extended" and tuple(man.feature_names) == ext
+    assert man.feature_units[-1] == "1" and len(man.feature_units) == len(ext)
+    ens = Ensemble.load(tmp_path / "e")
+    assert ens.feature_names == ext
+    pred = ens.predict(tbl.features(df, ext))
+    assert np.isfinite(pred.mean).all() and pred.mean.shape == (len(df),)
+    with pytest.raises(ModelError, match=f"x must be \\(n, {len(ext)}\\)"):
+        ens.predict(tbl.features(df))
+    # The paper set's manifest keeps its old form (no feature_set key: same hash as before).
+    paper = train_ensemble(arch, df, tmp_path / "p", **kw)  # type: ignore[arg-type]
+    assert "feature_set" not in paper.dump() and tuple(paper.feature_names) == FEATURE_NAMES
+    assert Manifest.read(tmp_path / "e").dump()["feature_set"] == "extended"
+    with pytest.raises(TrainError, match="unknown feature set 'huge'"):
+        train_ensemble(arch, df, tmp_path / "x", feature_set="huge", **kw)  # type: ignore[arg-type]
+    with pytest.raises(ModelError, match="api"):
+        train_ensemble(arch, synthetic_table(n_sites=12, n_days=30), tmp_path / "y",
+                       feature_set="extended", **kw)  # type: ignore[arg-type]  # fmt: skip

@@ -29,6 +29,7 @@ def _blocks(world: Path, mode: str = "maps"):  # type: ignore[no-untyped-def]
     tile = conus.window(row - 60, row + 60, col - 70, col + 50)  # a 120 x 120 map tile
     station = conus.window(row, row + 1, col, col + 1)  # the station's pixel
     srcs = Catalog.from_root(world, family=TERRA).sources(mode)  # type: ignore[arg-type]
+    srcs = {n: s for n, s in srcs.items() if n in (*FEATURE_NAMES, *CATEGORICALS)}
     out = []
     for target in (tile, station):
         inputs = {name: s.native(DAY, target.bounds) for name, s in srcs.items()}

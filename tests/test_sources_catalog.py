@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _writers_sources import TERRA, write_modis_value, write_smap, write_world
 
-from models.features import CATEGORICALS, FEATURE_NAMES
+from models.features import CATEGORICALS, FEATURE_NAMES, feature_names
 from pipeline.config import SourcesConfig
 from pipeline.sources import Catalog, Source
 from pipeline.sources.padding import (
@@ -76,7 +76,8 @@ def test_sources_follow_the_feature_contract(world: Path) -> None:
     cat = Catalog.from_root(world, family=TERRA)
     for mode in ("training", "maps"):
         srcs = cat.sources(mode)  # type: ignore[arg-type]
-        assert list(srcs) == [*FEATURE_NAMES, *CATEGORICALS]
+        extended = [n for n in feature_names("extended") if n not in FEATURE_NAMES]
+        assert list(srcs) == [*FEATURE_NAMES, *CATEGORICALS, *extended]
         assert all(isinstance(s, Source) for s in srcs.values())
         assert all(s.variable == k for k, s in srcs.items())
     rows = {r.variable: r for r in cat.check(DAYS[1], "maps")}
@@ -130,7 +131,8 @@ def test_availability_is_one_scan(world: Path, monkeypatch: pytest.MonkeyPatch) 
     table = cat.availability(D(2020, 5, 30), D(2020, 6, 20))
     walks = len(calls)
     assert walks <= 3  # SMAP, MODIS, CHIRPS trees: once each, whatever the number of days
-    assert table.shape == (22, 12) and list(table.columns[:9]) == list(FEATURE_NAMES)
+    assert table.shape == (22, 20) and list(table.columns[:9]) == list(FEATURE_NAMES)
+    assert table.loc["2020-06-02", "api"] == "ok"  # the derived inputs are listed too
     assert table.loc["2020-06-02", "smap"] == "ok" and table.loc["2020-06-04", "smap"] == "missing"
     assert (
         table.loc["2020-06-09", "lst"] == "padded" and table.loc["2020-06-16", "lst"] == "missing"

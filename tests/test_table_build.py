@@ -274,9 +274,10 @@ def test_static_layers_read_once_and_block_function_is_the_maps(
 ) -> None:
     calls: list[Grid] = []
 
-    def spy(inputs: dict[str, object], target: Grid) -> object:
+    def spy(inputs: dict[str, object], target: Grid, names: tuple[str, ...]) -> object:
         calls.append(target)
-        return build_feature_block(inputs, target)  # type: ignore[arg-type]
+        assert names == FEATURE_NAMES
+        return build_feature_block(inputs, target, names)  # type: ignore[arg-type]
 
     monkeypatch.setattr(build_mod, "build_feature_block", spy)
     daily, sites = insitu(n_sites=5)
@@ -337,29 +338,46 @@ def world_insitu(world: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["training", "maps"])
+@pytest.mark.parametrize(
+    ("mode", "feature_set"),
+    [("training", "paper"), ("maps", "paper"), ("training", "extended"), ("maps", "extended")],
+)
 def test_synthetic_world_rows_equal_map_tile_blocks(
-    world: Path, world_insitu: tuple[pd.DataFrame, pd.DataFrame], mode: str
+    world: Path, world_insitu: tuple[pd.DataFrame, pd.DataFrame], mode: str, feature_set: str
 ) -> None:
+    from models.features import feature_names
     from pipeline.sources import Catalog
 
     grid = target_grid_for("conus-90m", SYN_REGION)
     daily, sites = world_insitu
     catalog = Catalog.from_root(world, family=TERRA)
-    res = build_table(daily, sites, catalog, grid, TableConfig(n_folds=3), mode=mode)  # type: ignore[arg-type]
+    res = build_table(
+        daily,
+        sites,
+        catalog,
+        grid,
+        TableConfig(n_folds=3),
+        mode=mode,  # type: ignore[arg-type]
+        feature_set=feature_set,  # type: ignore[arg-type]
+    )
     t = res.table
-    # Daily MOD21A1D LST (maps) has cloud gaps the padded 8-day composite fills.
-    assert t["site_id"].nunique() >= (8 if mode == "training" else 3)
-    assert len(t) >= (20 if mode == "training" else 5)
-    srcs = catalog.sources(mode)  # type: ignore[arg-type]
+    names = feature_names(feature_set)  # type: ignore[arg-type]
+    inputs, _ = build_mod.inputs_of(feature_set)  # type: ignore[arg-type]
+    # Daily MOD21A1D LST (maps) has cloud gaps the padded 8-day composite fills; the
+    # extended set's SMAP persistence needs a retrieval in the days before.
+    few = mode == "maps" and feature_set == "extended"  # 8 days: both gaps together
+    assert t["site_id"].nunique() >= (8 if mode == "training" else 1 if few else 3)
+    assert len(t) >= (20 if mode == "training" else 1 if few else 5)
+    assert tuple(c for c in t.columns if c in names) == names
+    srcs = {n: s for n, s in catalog.sources(mode).items() if n in inputs}  # type: ignore[arg-type]
     for day in sorted(t["date"].unique()):
         # The map's tile: the whole region grid, natives read over its bounds.
         date = pd.Timestamp(day).date()
         natives = {n: s.native(date, grid.bounds) for n, s in srcs.items()}
-        block = build_feature_block(natives, grid)
+        block = build_feature_block(natives, grid, names)
         rows = t[t["date"] == day]
         r, c = rows["row"].to_numpy(), rows["col"].to_numpy()
-        got = rows[list(FEATURE_NAMES)].to_numpy(np.float32)
+        got = rows[list(names)].to_numpy(np.float32)
         want = block.x[:, r, c].T
         assert got.tobytes() == want.tobytes(), date
         assert (rows[list(CATEGORICALS)].to_numpy(np.int16) == block.cats[:, r, c].T).all()
@@ -370,10 +388,17 @@ def test_synthetic_world_rows_equal_map_tile_blocks(
             int(row["row"]), int(row["row"]) + 1, int(row["col"]), int(row["col"]) + 1
         )
         natives = {n: s.native(date, window.bounds) for n, s in srcs.items()}
-        block = build_feature_block(natives, window)
-        assert row[list(FEATURE_NAMES)].to_numpy(np.float32).tobytes() == block.x[:, 0, 0].tobytes()
+        block = build_feature_block(natives, window, names)
+        assert row[list(names)].to_numpy(np.float32).tobytes() == block.x[:, 0, 0].tobytes()
     expect_lst = "MOD11A2" if mode == "training" else "MOD21A1D"
     assert srcs["lst"].available(SYN_START).product.startswith(expect_lst)  # type: ignore[union-attr]
+    if feature_set == "extended":
+        # The added inputs vary where they should (not a constant stand-in).
+        assert set(t["smap_age"].unique()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+        assert t["slope"].min() >= 0 and np.isfinite(t["tpi"]).all()
+        if not few:
+            assert t["api"].nunique() > 3 and t["tpi"].nunique() > 3
+            assert (t["smap_prev"] != t["smap"]).any() and t["doy_sin"].nunique() > 1
 
 
 @pytest.mark.slow

@@ -35,6 +35,32 @@ def test_the_paper_order_is_the_registry_order() -> None:
     ]
 
 
+def test_the_extended_set_keeps_the_paper_order_first() -> None:
+    ext = features.feature_names("extended")
+    assert features.feature_names("paper") == features.FEATURE_NAMES
+    assert ext[: len(features.FEATURE_NAMES)] == features.FEATURE_NAMES
+    assert ext[len(features.FEATURE_NAMES) :] == (
+        "api", "smap_prev", "smap_age", "smap_nbr", "slope", "tpi", "doy_sin", "doy_cos",
+    )  # fmt: skip
+    assert variables.daily_names("extended") == (
+        "smap", "ndvi", "lst", "precip", "et",
+        "api", "smap_prev", "smap_age", "smap_nbr", "doy_sin", "doy_cos",
+    )  # fmt: skip
+    assert variables.static_feature_names() == ("sand", "clay", "ph", "elevation")
+    for name in ext[len(features.FEATURE_NAMES) :]:
+        v = variables.variable(name)
+        assert v.feature_set == "extended" and v.in_set("extended") and not v.in_set("paper")
+    assert features.feature_set_of(list(ext)) == "extended"
+    assert features.feature_set_of(features.FEATURE_NAMES) == "paper"
+    with pytest.raises(ValueError, match="not that of any set"):
+        features.feature_set_of(ext[::-1])
+    with pytest.raises(ValueError, match="unknown feature set 'big'"):
+        features.check_feature_set("big")
+    assert [f.unit for f in features.features_of("extended")][-8:] == [
+        "mm", "m3 m-3", "day", "m3 m-3", "degree", "m", "1", "1",
+    ]  # fmt: skip
+
+
 def test_everything_derived_agrees_with_the_registry() -> None:
     from pipeline.cube import FLAG_BITS
     from pipeline.cube.encoding import variable_attrs
@@ -55,12 +81,12 @@ def test_everything_derived_agrees_with_the_registry() -> None:
     assert DAILY == variables.daily_names()
     assert MISSING_FLAGS == {"smap": "smap_missing"}
     assert PADDED_FLAGS == {"ndvi": "ndvi_padded", "lst": "lst_padded", "et": "et_padded"}
-    assert STATIC_FLOAT == ("sand", "clay", "ph", "elevation")
+    # The static stack holds every set's static features (terrain computed once, there).
+    assert STATIC_FLOAT == ("sand", "clay", "ph", "elevation", "slope", "tpi")
     assert STATIC_CODES == features.CATEGORICALS
-    assert STATIC_READ == ("sand", "clay", "ph", "elevation", "landcover", "koppen")
-    assert set(STATIC) == set(STATIC_LAYERS) == {
-        "sand", "clay", "ph", "elevation", "texture", "koppen"
-    }  # fmt: skip
+    assert STATIC_READ == ("sand", "clay", "ph", "elevation", "slope", "tpi", "landcover", "koppen")
+    assert set(STATIC_LAYERS) == {"sand", "clay", "ph", "elevation", "texture", "koppen"}
+    assert set(STATIC) == set(STATIC_LAYERS) | {"slope", "tpi"}
     # The default family is VIIRS Suomi NPP; MODIS Terra stays for history.
     assert variables.DEFAULT_FAMILY == "viirs-snpp"
     assert PRODUCTS["training"]["lst"] == "VNP21A2" and PRODUCTS["maps"]["lst"] == "VNP21A1D"
@@ -72,7 +98,7 @@ def test_everything_derived_agrees_with_the_registry() -> None:
     assert aqua["training"]["et"] == "MYD16A2" and aqua["maps"]["ndvi"] == "MYD13Q1"
     assert set(PRODUCTS["maps"]) == set(variables.names())
     assert PHYSICAL_RANGE == variables.physical_ranges()
-    assert list(PHYSICAL_RANGE) == list(features.FEATURE_NAMES)
+    assert list(PHYSICAL_RANGE) == list(features.feature_names("extended"))
     for name in (*features.FEATURE_NAMES, *features.CATEGORICALS):
         assert name in COLUMNS
     # Categorical ranges are the code tables'.

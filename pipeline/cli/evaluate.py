@@ -36,6 +36,28 @@ def parse_models(specs: list[str], models_dir: str, default_arch: str) -> dict[s
     return found or {default_arch: root / default_arch}
 
 
+def with_feature_sets(model_dirs: dict[str, Path], sets: str) -> dict[str, Path]:
+    """CV models per feature set: a model named by a bare arch becomes ``arch`` (paper) and/or
+    ``arch+<set>``; named models with a manifest keep their own set."""
+    from models.features import FEATURE_SETS
+    from pipeline.evaluate import EvaluationError
+
+    wanted = [s.strip() for s in sets.split(",") if s.strip()]
+    bad = [s for s in wanted if s not in FEATURE_SETS]
+    if bad or not wanted:
+        raise EvaluationError(
+            f"--feature-sets {sets!r}: give one or more of {', '.join(FEATURE_SETS)}"
+        )
+    out: dict[str, Path] = {}
+    for name, d in model_dirs.items():
+        if name not in ARCHS:
+            out[name] = d
+            continue
+        for fs in wanted:
+            out[name if fs == "paper" else f"{name}+{fs}"] = Path(f"{d}-cv-{fs}")
+    return out
+
+
 def parse_baselines(specs: list[str]) -> dict[str, Path]:
     """``NAME=ZARR`` -> {name: store}; a store that does not exist is an error naming it."""
     from pipeline.evaluate import EvaluationError
@@ -139,6 +161,14 @@ def register(app: typer.Typer) -> None:
             help="In-situ daily table (insitu.parquet) with --cube: the cube's held-out skill by "
             "SMAP age and LST source, and its coverage.",
         ),
+        feature_sets: str = typer.Option(
+            None,
+            "--feature-sets",
+            metavar="SET[,SET]",
+            help="CV: train every bare-arch model on each of these feature sets (paper, "
+            "extended), named arch and arch+extended, e.g. --feature-sets paper,extended "
+            "(the table must hold the extended columns). Default: [models] feature_set.",
+        ),
         baseline: list[str] = typer.Option(
             None,
             "--baseline",
@@ -154,6 +184,8 @@ def register(app: typer.Typer) -> None:
         if split not in SPLITS:
             raise EvaluationError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
         model_dirs = parse_models(list(models or []), settings.models.dir, settings.models.arch)
+        if split == "cv":
+            model_dirs = with_feature_sets(model_dirs, feature_sets or settings.models.feature_set)
         with contextlib.ExitStack() as stack:
             client: Any = None
             if split in ("cv", "both"):

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from models.ensemble import combine_members
-from models.features import CATEGORICALS, FEATURE_NAMES
+from models.features import CATEGORICALS, DEFAULT_FEATURE_SET, FEATURE_SETS, feature_names
 from pipeline.evaluate import figures
 from pipeline.evaluate.analysis import (
     CLASS_VARIABLES,
@@ -143,13 +143,18 @@ def _unique(labels: list[str]) -> list[str]:
 
 
 def check_feature_order(predictor: Predictor, model_dir: object, table: pd.DataFrame) -> None:
-    """Refuse a model whose feature order is not the table's (``FEATURE_NAMES`` order)."""
+    """Refuse a model whose feature order is not that of a feature set the table holds
+    (``paper``: ``FEATURE_NAMES``; ``extended``: those nine, then its added inputs)."""
     names = tuple(predictor.feature_names)
-    table_order = tuple(c for c in table.columns if c in FEATURE_NAMES)
-    missing = [c for c in FEATURE_NAMES if c not in table.columns]
-    if missing:
-        raise EvaluationError(f"the table lacks the feature column(s) {missing}")
-    if names != FEATURE_NAMES or table_order != FEATURE_NAMES:
+    sets = {feature_names(fs): fs for fs in FEATURE_SETS}
+    table_order = tuple(c for c in table.columns if c in names)
+    if names not in sets or table_order != names:
+        missing = [c for c in names if c not in table.columns]
+        if names in sets and missing:
+            raise EvaluationError(
+                f"the table lacks the feature column(s) {missing} of the {sets[names]} set "
+                '(build it with [models] feature_set = "extended")'
+            )
         raise FeatureOrderError(
             model_dir,
             f"model feature order {list(names)} differs from the table's {list(table_order)}",
@@ -176,7 +181,7 @@ def predict_rows(predictor: Predictor, rows: pd.DataFrame, model: str) -> pd.Dat
     multiplied by the predictor's ``sd_scale`` (its manifest's calibration) as
     the runtime does.
     """
-    x = rows.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float32)
+    x = rows.loc[:, list(predictor.feature_names)].to_numpy(dtype=np.float32)
     cats = rows.loc[:, list(CATEGORICALS)].to_numpy(dtype=np.int64)
     labels = member_labels(predictor)
     means_parts, sds_parts = [], []
@@ -579,6 +584,9 @@ class ModelsTrainer:
         except (ImportError, ValueError):
             threads = 2
         options: dict[str, Any] = {"threads": threads, **self.options}
+        arch, _, fset = arch.partition("+")
+        if fset:
+            options["feature_set"] = fset
         train_ensemble(
             arch,
             table,
@@ -642,13 +650,21 @@ def cv_fold(
 
 
 def _arch_of(name: str, model_dir: Path | None) -> str:
+    """The CV training spec of a model: ``arch`` (paper set) or ``arch+<feature set>``."""
     if model_dir is not None and (Path(model_dir) / "manifest.json").exists():
         from models.manifest import Manifest
 
-        return str(Manifest.read(Path(model_dir)).arch)
-    if name in ("dense", "prob", "wdl", "rf"):
+        man = Manifest.read(Path(model_dir))
+        return str(man.arch) + (
+            "" if man.feature_set == DEFAULT_FEATURE_SET else f"+{man.feature_set}"
+        )
+    arch, sep, fset = name.partition("+")
+    if arch in ("dense", "prob", "wdl", "rf") and (not sep or fset in FEATURE_SETS):
         return name
-    raise EvaluationError(f"model {name!r}: no manifest to tell its architecture for CV")
+    raise EvaluationError(
+        f"model {name!r}: no manifest to tell its architecture for CV (a bare arch, or "
+        f"arch+<feature set> with a set of {', '.join(FEATURE_SETS)})"
+    )
 
 
 def run_cv(

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from grids import Grid
 from grids.errors import GridError
 from grids.tiling import Tile, TileScheme
+from models.features import FEATURE_NAMES
 from models.variables import ANY_FAMILY, variables
 from pipeline.config import Settings, SourcesConfig
 from pipeline.cube import CubeLayout, ModelInfo, StoreSpec, software_version, store_name
@@ -130,6 +131,8 @@ class RunPlan:
     catalog_factory: Callable[[SourcesConfig], Any] = field(default=default_catalog)
     model_loader: Callable[[str], Any] = field(default=default_model_loader)
     publish: PublishRules = field(default_factory=PublishRules)
+    # The model's inputs in its order (its manifest's feature set; the paper's nine by default).
+    feature_names: tuple[str, ...] = FEATURE_NAMES
 
     @property
     def scheme(self) -> TileScheme:
@@ -199,6 +202,7 @@ def build_plan(
         catalog_factory=catalog_factory or default_catalog,
         model_loader=loader,
         publish=PublishRules.from_settings(settings),
+        feature_names=tuple(getattr(ensemble, "feature_names", FEATURE_NAMES)),
     )
 
 

@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 # Layers of the stack, from the variable registry (models.variables): static features,
 # categoricals; ``STATIC_READ`` are read from a product (texture may be derived).
-STATIC_FLOAT: tuple[str, ...] = static_feature_names()
+# Every set's static features (the extended set's terrain is computed once, here, too).
+STATIC_FLOAT: tuple[str, ...] = static_feature_names("extended")
 STATIC_CODES: tuple[str, ...] = categorical_names()
 STATIC_READ: tuple[str, ...] = (
     *STATIC_FLOAT,
@@ -96,6 +97,12 @@ def compute_static_tile(plan: RunPlan, tile: Tile) -> tuple[dict[str, np.ndarray
     files: dict[str, list[str]] = {}
     wanted = STATIC_READ + (("texture",) if "texture" in srcs else ())
     for var in wanted:
+        if var not in srcs and not variable(var).in_set("paper"):
+            # A catalogue without the extended set's terrain: NaN layer (an extended model
+            # then flags those pixels input_missing; the paper model never reads it).
+            out[var] = np.full(tile.grid.shape, np.nan, dtype=np.float32)
+            files[var] = []
+            continue
         if var not in srcs:
             raise SourceError(f"[sources] catalog ({plan.mode})", f"no source for {var!r}")
         # A dated categorical (yearly land cover, padded) is read for the plan's day.
@@ -229,6 +236,8 @@ def static_status(spec: StoreSpec, plan: RunPlan) -> str:
             f"!= {plan.grid.key()[:12]} / {plan.layout.chunk}"
         )
     if not attrs.get("complete") or "land_chunks" not in root:
+        return "incomplete"
+    if any(name not in root for name in STATIC_ARRAYS):  # made before a layer was added
         return "incomplete"
     return "complete"
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from grids.tiling import Tile
 from models.features import FEATURE_NAMES
-from models.variables import daily_names, feature_variables, variables
+from models.variables import daily_names, feature_variables, names, variables
 from pipeline.cube import FLAG_BITS, encode_tile, write_region
 from pipeline.run.fallback import FallbackRules, LevelUse, Served, inflate_sd, serve_daily
 from pipeline.run.plan import RunPlan, tile_bounds_deg
@@ -44,6 +44,8 @@ from pipeline.run.static import STATIC_CODES, STATIC_FLOAT, read_static
 from pipeline.run.workers import catalog_sources, sources_by_variable, worker_catalog, worker_model
 
 DAILY: tuple[str, ...] = daily_names()
+# Daily inputs of every feature set; a tile reads those of its model (``RunPlan.feature_names``).
+DAILY_ANY: tuple[str, ...] = names("daily")
 # Flags a variable owns (models.variables): set where it is missing / when it was padded.
 MISSING_FLAGS: dict[str, str] = {
     v.name: v.flag.name for v in feature_variables() if v.flag and v.flag.when == "missing"
@@ -58,7 +60,7 @@ SMAP_INDEX = FEATURE_NAMES.index("smap")
 class TileFeatures:
     """The feature block of one tile and day, plus the static surface mask.
 
-    ``x`` float32 (9, H, W) in ``models.features`` order and units; ``cats`` int16
+    ``x`` float32 (n, H, W) in the model's feature order (``names``) and units; ``cats`` int16
     (3, H, W), -1 missing; ``missing`` bool (H, W): some input missing;
     ``surface`` uint8 (H, W) (0 land, 1 water, 2 urban); ``provenance``
     {variable: Provenance} of the daily inputs (the first level of each chain);
@@ -73,6 +75,7 @@ class TileFeatures:
     missing: np.ndarray
     surface: np.ndarray
     provenance: Mapping[str, Any]
+    names: tuple[str, ...] = FEATURE_NAMES
     smap_age: np.ndarray | None = None
     fallback: np.ndarray | None = None
     padded: Mapping[str, np.ndarray] = field(default_factory=dict)
@@ -125,7 +128,8 @@ def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
     land = static["surface"] == LAND
     inputs: dict[str, Any] = {}
     served: dict[str, Served] = {}
-    for var in DAILY:
+    daily = tuple(v for v in DAILY_ANY if v in DAILY or v in plan.feature_names)
+    for var in daily:
         if var not in srcs:
             raise SourceError(f"[sources] catalog ({plan.mode})", f"no source for {var!r}")
         got = serve_daily(var, srcs, composite_srcs, date, bounds, tile.grid, rules, land)
@@ -141,7 +145,7 @@ def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
     for var in STATIC_CODES:
         codes = static[var]
         inputs[var] = np.where(codes >= 0, codes, np.nan).astype(np.float32)
-    block = build_feature_block(inputs, tile.grid)
+    block = build_feature_block(inputs, tile.grid, plan.feature_names)
     fallback = np.zeros(tile.grid.shape, dtype=np.uint8)
     for got in served.values():
         fallback |= got.fallback
@@ -159,6 +163,7 @@ def tile_features(plan: RunPlan, tile: Tile, date: dt.date) -> TileFeatures:
         padded={v: g.padded for v, g in served.items()},
         levels={v: g.levels for v, g in served.items()},
         missing_files=tuple(v for v, g in served.items() if g.missing_file),
+        names=block.names,
     )
 
 
@@ -175,7 +180,7 @@ def quality_flags(feat: TileFeatures) -> np.ndarray:
 
     flags = np.zeros(feat.surface.shape, dtype=np.uint8)
     for var, name in MISSING_FLAGS.items():
-        flags[~np.isfinite(feat.x[FEATURE_NAMES.index(var)])] |= FLAG_BITS[name]
+        flags[~np.isfinite(feat.x[feat.names.index(var)])] |= FLAG_BITS[name]
     flags[feat.missing] |= FLAG_BITS["input_missing"]
     flags[feat.surface == WATER] |= FLAG_BITS["water"]
     flags[feat.surface == URBAN] |= FLAG_BITS["urban"]

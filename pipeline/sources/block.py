@@ -21,8 +21,9 @@ MISSING_CODE = -1
 class FeatureBlock:
     """Inputs on one target window.
 
-    ``x`` float32 (9, H, W) in ``models.features.FEATURE_NAMES`` order and
-    units; ``cats`` int16 (3, H, W) in ``CATEGORICALS`` order, -1 = missing;
+    ``x`` float32 (n, H, W) in the order and units of ``names`` (default
+    ``models.features.FEATURE_NAMES``, the paper's nine; ``feature_names("extended")``
+    for the extended set); ``cats`` int16 (3, H, W) in ``CATEGORICALS`` order, -1 = missing;
     ``provenance`` per input name (None for inputs given as arrays);
     ``missing`` bool (H, W): any of the 9 features is NaN (``missing_any``
     also counts missing categoricals, for models that take them as inputs).
@@ -33,6 +34,7 @@ class FeatureBlock:
     provenance: dict[str, Provenance | None]
     missing: np.ndarray = field(repr=False)
     grid: Grid | None = None
+    names: tuple[str, ...] = FEATURE_NAMES
 
     @property
     def missing_any(self) -> np.ndarray:
@@ -52,19 +54,21 @@ def _on_target(name: str, value: NativeRaster | np.ndarray, target: Grid) -> np.
 
 
 def build_feature_block(
-    inputs: Mapping[str, NativeRaster | np.ndarray], target: Grid
+    inputs: Mapping[str, NativeRaster | np.ndarray],
+    target: Grid,
+    names: tuple[str, ...] = FEATURE_NAMES,
 ) -> FeatureBlock:
     """Put every input on ``target`` via ``sample`` (arrays are taken as already on it).
 
-    All nine features are required; absent categoricals become -1 everywhere.
+    Every feature of ``names`` is required; absent categoricals become -1 everywhere.
     """
-    absent = [n for n in FEATURE_NAMES if n not in inputs]
+    absent = [n for n in names if n not in inputs]
     if absent:
         raise ValueError(f"feature block needs {absent} (inputs given: {sorted(inputs)})")
     h, w = target.shape
-    x = np.empty((len(FEATURE_NAMES), h, w), dtype=np.float32)
+    x = np.empty((len(names), h, w), dtype=np.float32)
     prov: dict[str, Provenance | None] = {}
-    for i, name in enumerate(FEATURE_NAMES):
+    for i, name in enumerate(names):
         value = inputs[name]
         x[i] = _on_target(name, value, target)
         prov[name] = value.provenance if isinstance(value, NativeRaster) else None
@@ -79,4 +83,6 @@ def build_feature_block(
         cats[i][ok] = np.rint(vals[ok]).astype(np.int16)
         prov[name] = value.provenance if isinstance(value, NativeRaster) else None
     missing = np.asarray(~np.isfinite(x).all(axis=0), dtype=bool)
-    return FeatureBlock(x=x, cats=cats, provenance=prov, missing=missing, grid=target)
+    return FeatureBlock(
+        x=x, cats=cats, provenance=prov, missing=missing, grid=target, names=tuple(names)
+    )

@@ -336,6 +336,42 @@ def _koppen(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -
     return KoppenSource(cat.paths.koppen, margin=cat.margin)
 
 
+def _api(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    from pipeline.sources.derived import ApiSource
+
+    return ApiSource(built[var.derived_from[0]])
+
+
+def _smap_memory(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    from pipeline.sources.derived import SmapMemory, SmapMemorySource
+
+    # smap_prev and smap_age share one computation (one read of the days before).
+    shared = next(
+        (s.memory for s in built.values() if isinstance(s, SmapMemorySource)),
+        None,
+    )
+    memory = shared if shared is not None else SmapMemory(built[var.derived_from[0]])
+    return SmapMemorySource(memory, var.name, "age" if var.name.endswith("_age") else "value")
+
+
+def _smap_nbr(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    from pipeline.sources.derived import SmapNeighbourhoodSource
+
+    return SmapNeighbourhoodSource(built[var.derived_from[0]], var.name)
+
+
+def _terrain(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    from pipeline.sources.derived import TerrainSource
+
+    return TerrainSource(built[var.derived_from[0]], var.name)
+
+
+def _season(cat: Catalog, var: Variable, mode: Mode, built: dict[str, Source]) -> Source:
+    from pipeline.sources.derived import SeasonSource
+
+    return SeasonSource(var.name)
+
+
 PRODUCT_BUILDERS: dict[str, ProductBuilder] = {
     "SPL3SMP_E": _smap,
     **dict.fromkeys(("MOD13A1", "MOD13Q1", "MOD11A2", "MOD21A1D", "MOD16A2", "MCD12Q1"), _modis),
@@ -346,6 +382,14 @@ PRODUCT_BUILDERS: dict[str, ProductBuilder] = {
     "MERIT-DEM": _merit,
     "SoilGrids-2.0 (USDA triangle)": _texture,
     "Beck-KG-V1": _koppen,
+    # The extended feature set (pipeline.sources.derived).
+    "derived: API of CHIRPS-2.0": _api,
+    "derived: SPL3SMP_E persistence": _smap_memory,
+    "derived: SPL3SMP_E persistence age": _smap_memory,
+    "derived: SPL3SMP_E 3x3 mean": _smap_nbr,
+    "derived: slope of MERIT-DEM": _terrain,
+    "derived: TPI of MERIT-DEM": _terrain,
+    "derived: day of year": _season,
 }
 """The reader of each product the registry names (``models.variables``)."""
 

@@ -99,6 +99,9 @@ def static_tile(spec: WorldSpec, window: Grid) -> dict[str, np.ndarray]:
     lat = (90.0 - (row0 + np.arange(shape[0]) + 0.5) / PIXELS_PER_DEGREE).astype(np.float32)
     lon = (-180.0 + (col0 + np.arange(shape[1]) + 0.5) / PIXELS_PER_DEGREE).astype(np.float32)
     trend = 350.0 - 60.0 * (lon[None, :] + 97.5)  # rises to the west, as on the Great Plains
+    # East of 93.25 W (95 m) the land rises again towards the Appalachians (500 m at 84 W),
+    # so an eastern world keeps MERIT's physical range; west of it (the demo) unchanged.
+    trend = np.where(lon[None, :] > -93.25, 95.0 + 45.0 * (lon[None, :] + 93.25), trend)
     elevation = (trend + 90.0 * relief - 25.0 * wet).astype(np.float32)
 
     # Soil: sand skewed low (most loams), alluvium sandier in valleys; clay shares the rest.

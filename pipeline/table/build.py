@@ -35,7 +35,14 @@ import numpy as np
 import pandas as pd
 
 from grids import Grid
-from models.features import CATEGORICALS, CATEGORY_TABLES, FEATURE_NAMES
+from models.features import (
+    CATEGORICALS,
+    CATEGORY_TABLES,
+    DEFAULT_FEATURE_SET,
+    FEATURE_NAMES,
+    FeatureSet,
+    feature_names,
+)
 from models.variables import variables
 from pipeline.config import TableConfig
 from pipeline.errors import TableError
@@ -49,10 +56,24 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["training", "maps"]
 INPUTS: tuple[str, ...] = (*FEATURE_NAMES, *CATEGORICALS)
-# Layers with one value for every day (no date, no padding), registry order.
+# Layers with one value for every day (no date, no padding), registry order (paper set).
 STATIC_LAYERS: tuple[str, ...] = tuple(
-    v.name for v in variables() if v.kind != "daily" and v.padding is None
+    v.name
+    for v in variables()
+    if v.kind != "daily" and v.padding is None and v.in_set(DEFAULT_FEATURE_SET)
 )
+
+
+def inputs_of(feature_set: FeatureSet) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every input read, the static layers among them) of a table of ``feature_set``."""
+    names = feature_names(feature_set)
+    static = tuple(
+        v.name
+        for v in variables()
+        if v.kind != "daily" and v.padding is None and v.in_set(feature_set)
+    )
+    return (*names, *CATEGORICALS), static
+
 
 # The one feature-block builder: module attribute so a test can wrap it and prove the
 # table calls the map tiles' function (never a copy of it).
@@ -63,7 +84,7 @@ S_READ = "in-situ site-days read"
 S_GRID = "site inside the target grid"
 S_SMAP = "day has a SMAP file"
 S_STATIC = "static layers present"
-S_INPUTS = "all nine inputs present"
+S_INPUTS = "all inputs of the feature set present"
 S_REFS = "texture, land cover and Koeppen class present"
 
 
@@ -233,7 +254,13 @@ def _prov_key(prov: Provenance) -> tuple[Any, ...]:
 class _GroupReader:
     """Natives of one group of sites, re-read only when the serving file(s) change."""
 
-    def __init__(self, sources: Mapping[str, Source], bounds: tuple[float, float, float, float]):
+    def __init__(
+        self,
+        sources: Mapping[str, Source],
+        bounds: tuple[float, float, float, float],
+        static_layers: tuple[str, ...] = STATIC_LAYERS,
+    ):
+        self.static_layers = static_layers
         self.sources = sources
         self.bounds = bounds
         self.cache: dict[str, tuple[tuple[Any, ...], NativeRaster | None]] = {}
@@ -243,13 +270,13 @@ class _GroupReader:
     def get(self, name: str, date: dt.date) -> tuple[NativeRaster | None, Provenance | None]:
         src = self.sources.get(name)
         if src is None:
-            if name in STATIC_LAYERS:
+            if name in self.static_layers:
                 self.static_problem[name] = "no source configured"
             return None, None
         prov = src.available(date)
         if prov is None:
             self.unavailable[name] = self.unavailable.get(name, 0) + 1
-            if name in STATIC_LAYERS:
+            if name in self.static_layers:
                 self.static_problem.setdefault(name, "no file serves this layer")
             return None, None
         key = _prov_key(prov)
@@ -261,7 +288,7 @@ class _GroupReader:
         except MissingInputError as exc:
             native = None
             self.unavailable[name] = self.unavailable.get(name, 0) + 1
-            if name in STATIC_LAYERS:
+            if name in self.static_layers:
                 self.static_problem.setdefault(name, str(exc))
             log.debug("%s on %s over %s: %s", name, date, self.bounds, exc)
         self.cache[name] = (key, native)
@@ -281,8 +308,12 @@ def build_table(
     *,
     mode: Mode = "training",
     progress: Callable[[str], None] | None = None,
+    feature_set: FeatureSet = DEFAULT_FEATURE_SET,
 ) -> TableResult:
     """The training table of ``insitu_daily`` on ``target_grid`` (docs/table-schema.md).
+
+    ``feature_set``: whose inputs the table holds (``extended`` adds its columns; a row
+    needs every input of the set).
 
     ``insitu_daily`` has at least site_id, date, sm (m3 m-3) and lat/lon (or
     ``insitu_sites`` gives them); ``catalog`` is a ``Catalog`` (its
@@ -290,6 +321,8 @@ def build_table(
     ``progress`` receives one line per step count as it is known.
     """
     say = progress or (lambda line: log.info("%s", line))
+    names = feature_names(feature_set)
+    all_inputs, static_layers = inputs_of(feature_set)
     daily = insitu_daily[["site_id", "date", "sm"]].copy()
     daily["site_id"] = daily["site_id"].astype(str)
     daily["date"] = pd.to_datetime(daily["date"]).dt.normalize().astype("datetime64[ns]")
@@ -319,7 +352,7 @@ def build_table(
     if "smap" not in sources:
         raise TableError("no SMAP source configured")
     missing_static: dict[str, str] = {}
-    for name in STATIC_LAYERS:  # known before any pixel is read
+    for name in static_layers:  # known before any pixel is read
         src = sources.get(name)
         if src is None:
             missing_static[name] = "no source configured"
@@ -337,7 +370,7 @@ def build_table(
     pix = site_info.set_index("site_id")[["row", "col", "grp"]]
     daily = daily.join(pix, on="site_id")
     n = len(daily)
-    x = np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    x = np.full((n, len(names)), np.nan, dtype=np.float32)
     cats = np.full((n, len(CATEGORICALS)), -1, dtype=np.int16)
     prov_cols: dict[str, list[Any]] = {
         "lst_composite": [None] * n,
@@ -359,7 +392,9 @@ def build_table(
         members = site_info[site_info["grp"] == grp]
         r0, r1 = int(members["row"].min()), int(members["row"].max()) + 1
         c0, c1 = int(members["col"].min()), int(members["col"].max()) + 1
-        reader = _GroupReader(sources, _bounds_deg(target_grid.window(r0, r1, c0, c1)))
+        reader = _GroupReader(
+            sources, _bounds_deg(target_grid.window(r0, r1, c0, c1)), static_layers
+        )
         sub = daily.iloc[idx]
         log.debug(
             "group %d/%d %s: %d sites, %d rows", gi + 1, len(groups), grp, len(members), len(sub)
@@ -368,9 +403,9 @@ def build_table(
             date = _date(day)
             inputs: dict[str, NativeRaster | None] = {}
             provs: dict[str, Provenance | None] = {}
-            for name in INPUTS:
+            for name in all_inputs:
                 inputs[name], provs[name] = reader.get(name, date)
-            absent_static = [s for s in STATIC_LAYERS if inputs.get(s) is None]
+            absent_static = [s for s in static_layers if inputs.get(s) is None]
             for j in positions[idx][day_idx]:
                 r, c = int(row_of[j]), int(col_of[j])
                 window = target_grid.window(r, r + 1, c, c + 1)
@@ -378,7 +413,7 @@ def build_table(
                     name: (v if v is not None else np.full((1, 1), np.nan, np.float32))
                     for name, v in inputs.items()
                 }
-                block = build_feature_block(block_inputs, window)
+                block = build_feature_block(block_inputs, window, names)
                 x[j] = block.x[:, 0, 0]
                 cats[j] = block.cats[:, 0, 0]
                 if absent_static:
@@ -399,7 +434,7 @@ def build_table(
             log.info("group %d/%d done (%d rows)", gi + 1, len(groups), len(sub))
 
     table = daily.drop(columns=["grp"]).reset_index(drop=True)
-    for i, name in enumerate(FEATURE_NAMES):
+    for i, name in enumerate(names):
         table[name] = x[:, i]
     for i, name in enumerate(CATEGORICALS):
         table[name] = cats[:, i]
@@ -408,25 +443,25 @@ def build_table(
 
     # Coverage: sites for which an input never has a value (before any row is dropped).
     no_cover: dict[str, tuple[str, ...]] = {}
-    for name in INPUTS:
-        ok = table[name].notna() if name in FEATURE_NAMES else table[name] >= 0
+    for name in all_inputs:
+        ok = table[name].notna() if name in names else table[name] >= 0
         covered = ok.groupby(table["site_id"]).any()
         bad = tuple(sorted(covered.index[~covered.to_numpy()]))
         if bad and name not in missing_static:
             no_cover[name] = bad
     missing_rows = {
-        name: int((table[name].isna() if name in FEATURE_NAMES else table[name] < 0).sum())
-        for name in INPUTS
+        name: int((table[name].isna() if name in names else table[name] < 0).sum())
+        for name in all_inputs
     }
 
     table = table[static_ok]
     step(S_STATIC, table)
-    table = table[table[list(FEATURE_NAMES)].notna().all(axis=1)]
+    table = table[table[list(names)].notna().all(axis=1)]
     step(S_INPUTS, table)
     table = table[(table[list(CATEGORICALS)] >= 0).all(axis=1)]
     step(S_REFS, table)
 
-    table = _finish(table.reset_index(drop=True), site_info, cfg)
+    table = _finish(table.reset_index(drop=True), site_info, cfg, names)
     report = TableReport(
         steps=tuple(steps),
         sites_outside_grid=outside,
@@ -462,7 +497,12 @@ def _record_provenance(
             cols["ndvi_composite"][j] = ndvi.composite_start
 
 
-def _finish(table: pd.DataFrame, site_info: pd.DataFrame, cfg: TableConfig) -> pd.DataFrame:
+def _finish(
+    table: pd.DataFrame,
+    site_info: pd.DataFrame,
+    cfg: TableConfig,
+    names: tuple[str, ...] = FEATURE_NAMES,
+) -> pd.DataFrame:
     """Names, site columns, splits, weights, schema order and dtypes."""
     for name in CATEGORICALS:
         codes = CATEGORY_TABLES[name]
@@ -485,7 +525,7 @@ def _finish(table: pd.DataFrame, site_info: pd.DataFrame, cfg: TableConfig) -> p
         table["split"], table["fold"], table["cv_holdout"] = "", 0, False
     table = pd.concat([table, weight_columns(table, cfg)], axis=1)
     table = table.sort_values(["site_id", "date"], kind="stable")
-    missing = [c for c in COLUMNS if c not in table.columns]
+    missing = [c for c in (*COLUMNS, *names) if c not in table.columns]
     if missing:  # pragma: no cover - a programming error, not bad input
         raise TableError(f"internal: table lacks {missing}")
     return conform(table)
@@ -530,7 +570,16 @@ def build_from_settings(
         daily = daily[pd.to_datetime(daily["date"]) <= pd.Timestamp(settings.end)]
     catalog = Catalog.from_settings(settings.sources)
     grid = target_grid_for(settings.grid.name, settings.grid.region)
-    return build_table(daily, sites, catalog, grid, settings.table, mode=mode, progress=progress)
+    return build_table(
+        daily,
+        sites,
+        catalog,
+        grid,
+        settings.table,
+        mode=mode,
+        progress=progress,
+        feature_set=settings.models.feature_set,
+    )
 
 
 def table_metadata_for(result: TableResult, cfg: TableConfig) -> dict[str, Any]:

@@ -8,6 +8,7 @@ One row per (site, day) with an in-situ daily mean and all nine inputs:
 | date | datetime64[ns] | the UTC day |
 | sm | float64 | in-situ daily mean soil moisture, m3 m-3 (the target) |
 | smap ... elevation | float32 | the nine inputs, ``models.features.FEATURE_NAMES`` order/units |
+| api ... doy_cos | float32 | only in a table of the ``extended`` set: its added inputs |
 | texture, landcover, koppen | int16 | static reference codes (models/features.py tables) |
 | texture_name, landcover_name, koppen_name | str | their names |
 | split | str | "train" or "validation" (site-disjoint, per texture class) |
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.features import CATEGORICALS, FEATURE_NAMES
+from models.features import CATEGORICALS, FEATURE_NAMES, FEATURE_SETS, feature_names
 from models.table import METADATA_KEY as _METADATA_KEY
 from pipeline.errors import TableError
 from pipeline.table.weights import WEIGHT_COLUMNS
@@ -95,14 +96,35 @@ DTYPES: dict[str, str] = {
 
 METADATA_KEY = _METADATA_KEY  # one place: models.table
 
+EXTENDED_COLUMNS: tuple[str, ...] = tuple(
+    n for n in feature_names("extended") if n not in FEATURE_NAMES
+)
+"""Inputs of the ``extended`` feature set beyond the paper's nine: optional columns (all or
+none), placed right after the paper's nine so the table's feature order is the set's."""
+
+
+def columns_of(df: pd.DataFrame) -> tuple[str, ...]:
+    """``COLUMNS``, with the extended inputs after the paper's nine when ``df`` has them."""
+    if not any(c in df.columns for c in EXTENDED_COLUMNS):
+        return COLUMNS
+    i = COLUMNS.index(FEATURE_NAMES[-1]) + 1
+    return (*COLUMNS[:i], *EXTENDED_COLUMNS, *COLUMNS[i:])
+
+
+def table_feature_names(df: pd.DataFrame) -> tuple[str, ...]:
+    """The feature order of a conformed table: the paper's nine, or the extended set's."""
+    return tuple(c for c in columns_of(df) if c in feature_names("extended"))
+
 
 def conform(df: pd.DataFrame) -> pd.DataFrame:
     """The columns of ``COLUMNS`` in order with the schema dtypes; raises on a missing one."""
-    missing = [c for c in COLUMNS if c not in df.columns]
+    cols = columns_of(df)
+    missing = [c for c in cols if c not in df.columns]
     if missing:
         raise TableError(f"table lacks column(s) {missing}")
-    out = df.loc[:, list(COLUMNS)].copy()
-    for col, dtype in DTYPES.items():
+    out = df.loc[:, list(cols)].copy()
+    dtypes = {**DTYPES, **{c: "float32" for c in cols if c in EXTENDED_COLUMNS}}
+    for col, dtype in dtypes.items():
         if dtype == "str":
             out[col] = out[col].where(out[col].notna(), "").astype(str)
         elif str(out[col].dtype) != dtype:
@@ -125,7 +147,11 @@ def write_table(
     df = conform(table)
     arrow = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(arrow.schema.metadata or {})
-    info = {"feature_names": list(FEATURE_NAMES), "columns": list(COLUMNS), **(metadata or {})}
+    info = {
+        "feature_names": list(table_feature_names(df)),
+        "columns": list(df.columns),
+        **(metadata or {}),
+    }
     meta[METADATA_KEY] = json.dumps(info, default=str).encode("utf-8")
     arrow = arrow.replace_schema_metadata(meta)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -153,8 +179,12 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     meta = (arrow.schema.metadata or {}).get(METADATA_KEY)
     if meta is not None:
         names = json.loads(meta).get("feature_names")
-        if names is not None and tuple(names) != FEATURE_NAMES:
-            raise TableError(f"{p}: feature order {names} differs from {list(FEATURE_NAMES)}")
+        known = [feature_names(fs) for fs in FEATURE_SETS]
+        if names is not None and tuple(names) not in known:
+            raise TableError(
+                f"{p}: feature order {names} is not that of a feature set "
+                f"({', '.join(f'{fs}: {list(feature_names(fs))}' for fs in FEATURE_SETS)})"
+            )
     df = arrow.to_pandas()
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
