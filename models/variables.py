@@ -55,8 +55,9 @@ FAMILIES: tuple[str, ...] = (
     "viirs-noaa21",
 )
 """Product families of the optical covariates (NDVI, LST, ET, land cover)."""
-DEFAULT_FAMILY = "modis-terra"
-"""The registry's default (what every table and model before families was built from)."""
+DEFAULT_FAMILY = "viirs-snpp"
+"""The default family (``[sources] family``, synthetic worlds): VIIRS for current days.
+Tables and models made before families existed were ``"modis-terra"``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,9 +44,10 @@ class SourcesConfig(_Section):
     merit: str | None = None
     koppen: str | None = None
     landcover: str | None = None
-    # Product family of NDVI, LST and ET (models.variables.FAMILIES): "modis-terra"
-    # (MOD*, history up to December 2025), "modis-aqua" (MYD*, up to August 2026), or the
-    # VIIRS continuity products "viirs-snpp" (VNP*), "viirs-noaa20" (VJ1*), "viirs-noaa21".
+    # Product family of NDVI, LST and ET (models.variables.FAMILIES): the VIIRS continuity
+    # products "viirs-snpp" (VNP*, default: current days), "viirs-noaa20" (VJ1*),
+    # "viirs-noaa21" (VJ2*), or for history "modis-terra" (MOD*, to December 2025) and
+    # "modis-aqua" (MYD*, to August 2026).
     family: str = DEFAULT_FAMILY
     # `smdown run` refuses a model trained on another family's inputs unless this is true.
     allow_family_mismatch: bool = False

@@ -64,7 +64,7 @@ def resolve_store(output_root: str, storage_options: Mapping[str, Any] | None = 
 
 
 def _open_day(spec: StoreSpec, date: dt.date) -> tuple[Cube, Any, int]:
-    import zarr
+    from pipeline.cube.store import open_group
 
     layout = read_layout(spec)
     cube = Cube(spec, layout)
@@ -79,7 +79,7 @@ def _open_day(spec: StoreSpec, date: dt.date) -> tuple[Cube, Any, int]:
         ) from exc
     if status == DAY_ABSENT:
         raise ExportError(f"{spec}: {date} has not been published (day_status 0)")
-    root = zarr.open_group(spec.zarr_store(), mode="r")
+    root = open_group(spec, "r")
     return cube, root, layout.time_index(date)
 
 

@@ -63,6 +63,8 @@ class Earthdata:
     faults: dict[str, list[str]] = field(default_factory=dict)
     log: list[Logged] = field(default_factory=list)
     after: dict[str, int] = field(default_factory=dict)
+    public: dict[str, bytes] = field(default_factory=dict)
+    """Paths served to anyone (plain HTTPS archives such as CHIRPS)."""
 
     def add(
         self,
@@ -263,6 +265,9 @@ def _handler(state: Earthdata, server: str) -> type[BaseHTTPRequestHandler]:
             if path == "/search/granules.umm_json":
                 status, headers, body = state.search(parts.query, dict(self.headers))
                 self._json(status, body, headers)
+                return
+            if path in state.public:
+                self._send(200, state.public[path])
                 return
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 self._send(401, b"<html><body>HTTP Basic: Access denied.</body></html>")

@@ -19,6 +19,7 @@ from pipeline.sources.smap import EASE2_M09, GROUP_AM, GROUP_PM
 
 REGION = (-98.0, 36.0, -97.0, 37.0)  # degrees (W, S, E, N), around ARM-1 (36.6054, -97.4878)
 STATION = (-97.4878, 36.6054)  # lon, lat of ISMN COSMOS ARM-1 (realdata README)
+TERRA = "modis-terra"  # the product family of the MODIS files written here
 
 
 def write_geotiff(

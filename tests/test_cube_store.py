@@ -88,6 +88,70 @@ def test_template_sized_per_year_and_extends(tmp_path: Path) -> None:
     assert int(ds.day_status.sum()) == 0
 
 
+def test_time_axis_grows_through_the_days_run(tmp_path: Path) -> None:
+    """The driver sizes the axis through the day it runs: no years allocated ahead."""
+    cube = Cube(StoreSpec(str(tmp_path / "cube.zarr")), CubeLayout(GRID, 32, 2020))
+    cube.create(MODEL, dt.date(2020, 3, 1))
+    assert cube.n_times() == 61
+    assert cube.ensure_day(dt.date(2020, 3, 5)) is True
+    assert cube.ensure_day(dt.date(2020, 2, 1)) is False
+    ds = open_cube(cube.spec.url)
+    assert ds.sizes["time"] == 65 and str(ds.time.values[-1])[:10] == "2020-03-05"
+    assert (ds.time.diff("time").values == np.timedelta64(1, "D")).all()
+
+
+def test_opening_the_cube_reports_what_is_stored(tmp_path: Path) -> None:
+    """``open_cube`` (xarray.open_zarr): honest size and dtypes, integer flags, CF tidy."""
+    cube = Cube(StoreSpec(str(tmp_path / "cube.zarr")), CubeLayout(GRID, 32, 2020))
+    cube.create(MODEL, DAY)
+    write_region(cube.spec, cube.layout, DAY, 0, 0, _tile_values(64, 64, 3))
+    ds = open_cube(cube.spec.url)
+    n_t = cube.layout.time_index(DAY) + 1
+    assert ds.sizes == {"time": n_t, "lat": 70, "lon": 100}
+    q = ds.quality_flag
+    assert q.dtype == np.uint8 and q.encoding["_FillValue"] == 255 and "_FillValue" not in q.attrs
+    day = ds.sel(time=str(DAY))
+    assert int(day.quality_flag.values[0, 0]) == FLAG_BITS["input_missing"]
+    assert int(day.quality_flag.values[69, 99]) == 255  # a chunk no task wrote
+    assert ds.soil_moisture.dtype.kind == "f" and np.isnan(float(day.soil_moisture[0, 0]))
+    for name in ("smap_age_days", "input_fallback"):
+        assert ds[name].dtype == np.uint8 and ds[name].encoding["_FillValue"] == 255, name
+    # Size: three float64 decoded layers, three uint8 layers (flags, SMAP age, fallback
+    # bits), the status bytes, coordinates.
+    assert ds.nbytes == n_t * 70 * 100 * (3 * 8 + 3) + n_t * (1 + 8) + (70 + 100) * 8 + 4
+    for name, coord in ds.coords.items():
+        assert "_FillValue" not in coord.attrs and coord.encoding.get("_FillValue") is None, name
+    for name, var in ds.data_vars.items():
+        if name != "spatial_ref":
+            assert "long_name" in var.attrs or "standard_name" in var.attrs, name
+    assert ds.soil_moisture.encoding["chunks"] == (1, 32, 32)
+
+
+def test_the_template_renders_lazily_and_is_what_is_stored(tmp_path: Path) -> None:
+    """One declaration (``cube_template``): the lazy dataset and the store agree with it."""
+    import zarr
+
+    from pipeline.cube import encoding as enc
+    from pipeline.cube.store import cube_template
+
+    layout = CubeLayout(GRID, 32, 2020)
+    template = cube_template(layout, MODEL, 10)
+    ds = template.to_dataset()
+    assert ds.soil_moisture.chunks is not None  # dask: nothing computed
+    assert set(ds.data_vars) == {*enc.DATA_VARS, "day_status", "spatial_ref"}
+    cube = Cube(StoreSpec(str(tmp_path / "cube.zarr")), layout)
+    cube.create(MODEL, dt.date(2020, 1, 10))
+    root = zarr.open_group(str(tmp_path / "cube.zarr"), mode="r")
+    for a in template.arrays:
+        arr = root[a.name]
+        assert arr.shape == a.shape and arr.dtype == a.dtype, a.name
+        assert tuple(arr.chunks) == a.chunks and arr.fill_value == a.fill, a.name
+        assert arr.attrs["_ARRAY_DIMENSIONS"] == list(a.dims), a.name
+        if a.values is not None:
+            np.testing.assert_array_equal(arr[...], a.values)
+    assert not (tmp_path / "cube.zarr" / "soil_moisture" / "0.0.0").exists()
+
+
 def test_chunk_alignment_is_asserted(tmp_path: Path) -> None:
     lay = CubeLayout(GRID, 32, 2020)
     lay.check_region(0, 64, 32, 96)
@@ -140,8 +204,10 @@ def test_gdal_reads_the_cube_with_crs_transform_and_values(tmp_path: Path) -> No
     write_region(cube.spec, cube.layout, DAY, 0, 32, vals)
     cube.set_day_status(DAY, DAY_PROVISIONAL)
     cube.consolidate()
-    idx = cube.layout.time_index(DAY)
-    with rasterio.open(f'ZARR:"{cube.spec.url}":/soil_moisture:{idx}') as src:
+    # As the README says: the band is days since 1 January of the root attribute first_year.
+    first_year = open_cube(cube.spec.url).attrs["first_year"]
+    idx = (DAY - dt.date(first_year, 1, 1)).days
+    with rasterio.open(f'ZARR:"{os.path.abspath(cube.spec.url)}":/soil_moisture:{idx}') as src:
         assert src.crs.to_epsg() == 4326
         assert src.shape == GRID.shape
         assert tuple(src.transform)[:6] == pytest.approx(GRID.transform, abs=1e-12)

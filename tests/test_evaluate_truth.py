@@ -164,14 +164,14 @@ def test_packed_uint16_cube_is_decoded(tmp_path: Path) -> None:
 
     from pipeline.evaluate.zarrio import open_zarr_v2
 
-    g = zarr.open_group(str(tmp_path / "packed.zarr"), mode="w")
-    t = g.create_dataset("time", data=np.array([18414, 18415], dtype=np.int32))
+    g = zarr.open_group(str(tmp_path / "packed.zarr"), mode="w", zarr_format=2)
+    t = g.create_array("time", data=np.array([18414, 18415], dtype=np.int32))
     t.attrs.update(_ARRAY_DIMENSIONS=["time"], units="days since 1970-01-01")
     for name, vals in (("lat", [35.1, 35.0]), ("lon", [-97.0, -96.9, -96.8])):
-        a = g.create_dataset(name, data=np.array(vals))
+        a = g.create_array(name, data=np.array(vals))
         a.attrs["_ARRAY_DIMENSIONS"] = [name]
     counts = np.array([[[2500, 65535, 3000], [0, 1, 2]]] * 2, dtype=np.uint16)
-    sm = g.create_dataset("soil_moisture", data=counts, fill_value=65535)
+    sm = g.create_array("soil_moisture", data=counts, fill_value=65535)
     sm.attrs.update(_ARRAY_DIMENSIONS=["time", "lat", "lon"], scale_factor=1e-4, add_offset=0.0)
     ds = open_zarr_v2(tmp_path / "packed.zarr")
     v = ds["soil_moisture"].values

@@ -195,3 +195,19 @@ def test_run_refuses_a_model_of_another_family(chains: dict[str, Any]) -> None:
     allowed = _settings(root, "viirs-snpp", allow_family_mismatch=True)
     plan = build_plan(allowed, mode="maps")
     assert plan.cube.url == build_plan(chains["modis-terra"]["settings"], mode="maps").cube.url
+
+
+def test_land_cover_is_the_latest_year_on_or_before_the_day(chains: dict[str, Any]) -> None:
+    from pipeline.sources import Catalog
+
+    settings = chains["viirs-snpp"]["settings"]
+    cat = Catalog.from_settings(settings.sources)
+    assert cat.family == "viirs-snpp"
+    lc = cat.sources("maps")["landcover"]
+    later = lc.available(dt.date(2022, 3, 1))  # the world has MCD12Q1 of 2020 only
+    assert later is not None and later.product == "MCD12Q1"
+    assert later.composite_start == dt.date(2020, 1, 1) and later.days_stale > 0
+    assert lc.available(dt.date(2019, 12, 31)) is None  # never a later year
+    rows = {r.variable: r for r in cat.check(dt.date(2022, 3, 1), "maps")}
+    assert rows["landcover"].status == "padded" and rows["landcover"].age_days == 790
+    assert rows["lst"].product == "VNP21A1D" and rows["ndvi"].product == "VNP13A1"

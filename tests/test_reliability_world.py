@@ -42,6 +42,8 @@ GAP_DAY = dt.date(2020, 6, 2)
 # The 8-day LST composite (``--mode training``): the daily MOD21A1D of this world is cloudy
 # over the region on the SMAP days, which would leave nothing to map.
 MODE = "training"
+# The files these tests damage are the MODIS Terra ones (MOD16A2 folders ...).
+FAMILY = "modis-terra"
 TODAY = dt.date(2020, 7, 1)  # "now" for the status rule: every day is old enough to be final
 TILE, CHUNK = 128, 64  # 240 x 240 pixels: 2 x 2 tiles of 2 x 2 chunks
 DATA_VARS = ("soil_moisture", "soil_moisture_sd", "member_spread", "quality_flag")
@@ -63,7 +65,14 @@ def world() -> Path:
     from pipeline.synth import WorldSpec, write_world
 
     spec = WorldSpec(
-        region=REGION, start=START, end=END, seed=3, n_stations=2, n_ameriflux=1, spinup_days=5
+        region=REGION,
+        start=START,
+        end=END,
+        seed=3,
+        n_stations=2,
+        n_ameriflux=1,
+        spinup_days=5,
+        family=FAMILY,
     )
     out = _root() / "world"
     write_world(spec, out)
@@ -107,7 +116,11 @@ def config(
     data: dict[str, Any] = {
         # SMAP of the day only: these tests make days in a swath gap (the fallback to
         # earlier retrievals is tested in test_run_fallback.py).
-        "sources": {"root": str(world_dir or world()), "smap_max_age_days": 0},
+        "sources": {
+            "root": str(world_dir or world()),
+            "family": FAMILY,
+            "smap_max_age_days": 0,
+        },
         "grid": {"name": "conus-90m", "region": list(REGION), "tile_size": TILE},
         "models": {"dir": str(models or model_dir().parent), "arch": "rf"},
         "output": {"store": str(out / "cube"), "chunk_size": CHUNK, "first_year": 2020},

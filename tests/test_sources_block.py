@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _writers_sources import STATION, write_world
+from _writers_sources import STATION, TERRA, write_world
 
 from grids.named import named_grid
 from models.features import CATEGORICALS, FEATURE_NAMES
@@ -28,7 +28,7 @@ def _blocks(world: Path, mode: str = "maps"):  # type: ignore[no-untyped-def]
     row, col = (int(v) for v in conus.xy_to_rowcol(*STATION))
     tile = conus.window(row - 60, row + 60, col - 70, col + 50)  # a 120 x 120 map tile
     station = conus.window(row, row + 1, col, col + 1)  # the station's pixel
-    srcs = Catalog.from_root(world).sources(mode)  # type: ignore[arg-type]
+    srcs = Catalog.from_root(world, family=TERRA).sources(mode)  # type: ignore[arg-type]
     out = []
     for target in (tile, station):
         inputs = {name: s.native(DAY, target.bounds) for name, s in srcs.items()}
@@ -58,7 +58,7 @@ def test_every_pixel_of_a_window_matches_the_one_pixel_read(world: Path) -> None
     conus = named_grid("conus-90m")
     row, col = (int(v) for v in conus.xy_to_rowcol(*STATION))
     tile = conus.window(row - 20, row + 20, col - 20, col + 20)
-    src = Catalog.from_root(world).sources("maps")["ndvi"]
+    src = Catalog.from_root(world, family=TERRA).sources("maps")["ndvi"]
     big = sample(src.native(DAY, tile.bounds), tile)
     rng = np.random.default_rng(0)
     for r, c in rng.integers(0, 40, size=(15, 2)):

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from _writers_sources import write_modis_value, write_smap, write_world
+from _writers_sources import TERRA, write_modis_value, write_smap, write_world
 
 from models.features import CATEGORICALS, FEATURE_NAMES
 from pipeline.config import SourcesConfig
@@ -73,7 +73,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_sources_follow_the_feature_contract(world: Path) -> None:
-    cat = Catalog.from_root(world)
+    cat = Catalog.from_root(world, family=TERRA)
     for mode in ("training", "maps"):
         srcs = cat.sources(mode)  # type: ignore[arg-type]
         assert list(srcs) == [*FEATURE_NAMES, *CATEGORICALS]
@@ -86,7 +86,7 @@ def test_sources_follow_the_feature_contract(world: Path) -> None:
 
 
 def test_check_lists_file_age_and_status(world: Path) -> None:
-    rows = {r.variable: r for r in Catalog.from_root(world).check(DAYS[2])}
+    rows = {r.variable: r for r in Catalog.from_root(world, family=TERRA).check(DAYS[2])}
     assert all(r.status == "ok" for k, r in rows.items() if k != "landcover"), rows
     # Land cover of 2019 serves 2020 (yearly, published late): padded past its year.
     assert rows["landcover"].status == "padded"
@@ -99,7 +99,7 @@ def test_check_lists_file_age_and_status(world: Path) -> None:
 
 def test_check_padded_and_missing(world: Path) -> None:
     day = D(2020, 6, 12)  # the 6-9 composites are absent: LST/ET padded 4 days
-    rows = {r.variable: r for r in Catalog.from_root(world).check(day)}
+    rows = {r.variable: r for r in Catalog.from_root(world, family=TERRA).check(day)}
     assert rows["lst"].status == "padded" and rows["lst"].days_stale == 4
     assert rows["et"].status == "padded" and rows["lst"].age_days == 11
     assert rows["smap"].status == "missing" and rows["precip"].status == "missing"
@@ -111,7 +111,9 @@ def test_check_padded_and_missing(world: Path) -> None:
 def test_newest_release_chosen_and_recorded(tmp_path: Path) -> None:
     write_smap(tmp_path, DAYS[0], 0.1, 0.1, crid=19240, number=1)
     write_smap(tmp_path, DAYS[0], 0.1, 0.1, crid=19540, number=1)
-    (row,) = [r for r in Catalog.from_root(tmp_path).check(DAYS[0]) if r.variable == "smap"]
+    (row,) = [
+        r for r in Catalog.from_root(tmp_path, family=TERRA).check(DAYS[0]) if r.variable == "smap"
+    ]
     assert row.files[0].endswith("R19540_001.h5") and "newest of 2" in row.note
 
 
@@ -124,7 +126,7 @@ def test_availability_is_one_scan(world: Path, monkeypatch: pytest.MonkeyPatch) 
         return real_walk(top, *a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "walk", counting_walk)
-    cat = Catalog.from_root(world)
+    cat = Catalog.from_root(world, family=TERRA)
     table = cat.availability(D(2020, 5, 30), D(2020, 6, 20))
     walks = len(calls)
     assert walks <= 3  # SMAP, MODIS, CHIRPS trees: once each, whatever the number of days
@@ -142,7 +144,7 @@ def test_availability_is_one_scan(world: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_from_settings_overrides_one_product(world: Path, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
     write_smap(other, DAYS[0], 0.3, 0.3, crid=20000)
-    cfg = SourcesConfig(root=str(world), smap=str(other / "SMAP"), lst_padding_days=0)
+    cfg = SourcesConfig(root=str(world), smap=str(other / "SMAP"), lst_padding_days=0, family=TERRA)
     cat = Catalog.from_settings(cfg)
     rows = {r.variable: r for r in cat.check(DAYS[0])}
     assert "R20000" in rows["smap"].files[0]
@@ -152,7 +154,7 @@ def test_from_settings_overrides_one_product(world: Path, tmp_path: Path) -> Non
 
 
 def test_native_reads_through_the_catalogue(world: Path) -> None:
-    srcs = Catalog.from_root(world).sources("training")
+    srcs = Catalog.from_root(world, family=TERRA).sources("training")
     bounds = (-97.6, 36.5, -97.4, 36.7)
     lst = srcs["lst"].native(D(2020, 6, 12), bounds)
     assert lst.provenance.days_stale == 4

@@ -14,6 +14,12 @@ from pipeline.cli import main
 DAYS = [dt.date(2020, 6, 1), dt.date(2020, 6, 2)]
 
 
+@pytest.fixture(autouse=True)
+def _terra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The world written here is MODIS Terra GeoTIFF tiles."""
+    monkeypatch.setenv("SMDOWN__SOURCES__FAMILY", "modis-terra")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("world")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gzip
 import hashlib
 import re
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _earthdata import TOKEN, Earthdata, serve, tile_bbox
-from _writers_sources import REGION, write_smap
+from _writers_sources import REGION, write_chirps, write_smap
 
 from models import variables
 from pipeline.cli import main
@@ -220,6 +221,19 @@ def test_a_granule_ending_at_the_first_midnight_is_not_taken() -> None:
         DAY, DAY, {"h10v05"}, s3=False,
     )  # fmt: skip
     assert [p[0] for p in picks] == [DAY]
+
+
+def test_land_cover_comes_from_the_latest_year_up_to_the_day(ed: Earthdata, tmp_path: Path) -> None:
+    for year in (2021, 2022, 2023):
+        _publish(ed, "MCD12Q1", dt.date(year, 1, 1), "h10v05", f"{year + 1}169161011", days=365)
+    got = fetch("MCD12Q1", dt.date(2025, 6, 1), dt.date(2025, 6, 2), tmp_path, token=TOKEN,
+                cmr_url=_cmr(ed), tiles=["h10v05"], backoff=_no_wait())  # fmt: skip
+    assert [p.parent.name for p in got] == ["2023.01.01"]
+    got = fetch("MCD12Q1", dt.date(2022, 6, 1), dt.date(2023, 6, 2), tmp_path, token=TOKEN,
+                cmr_url=_cmr(ed), tiles=["h10v05"], backoff=_no_wait())  # fmt: skip
+    assert [p.parent.name for p in got] == ["2022.01.01", "2023.01.01"]
+    search = next(r.path for r in ed.log if r.path.startswith("/search/"))
+    assert "temporal=2022-01-01T00" in search  # three years looked back
 
 
 def test_missing_token_is_one_line_before_any_network_call(ed: Earthdata, tmp_path: Path) -> None:
@@ -431,3 +445,64 @@ def test_registry_products_have_their_archive_facts_here() -> None:
     }
     missing = sorted(p for p in named if nasa.match(p) and p not in ARCHIVE)
     assert missing == []
+    for fam in variables.FAMILIES:  # and every registry product has a fetcher
+        for mode in variables.MODES:
+            dated, manual = fetch_mod.inputs_of(fam, mode)
+            assert dated and manual
+
+
+def test_a_real_viirs_granule_found_through_cmr_reads_as_the_original(
+    ed: Earthdata, tmp_path: Path, realdata: Path
+) -> None:
+    """The real VNP21A1D tile of ../shared/realdata, published in the emulated archive:
+    CMR finds it, the download checks its size and MD5, and the VIIRS reader gives the
+    same values from the fetched file as from the original."""
+    from pipeline.sources import viirs
+
+    src = realdata / "ET-Toolbox_VNP21A1D-002/VNP21A1D.002/2025-01-17"
+    src = src / "VNP21A1D.A2025017.h08v05.002.2025022014218.h5"
+    day = dt.date(2025, 1, 17)
+    ed.add("VNP21A1D", "002", src.name, day, src.read_bytes(), bbox=tile_bbox("h08v05"))
+    _publish(ed, "VNP21A1D", day, "h09v05", "2025022014218")  # a tile not asked for
+    (got,) = fetch("VNP21A1D", day, day, tmp_path, token=TOKEN, cmr_url=_cmr(ed),
+                   tiles=["h08v05"], backoff=_no_wait())  # fmt: skip
+    assert got == tmp_path / "VIIRS/VNP21A1D.002/2025.01.17" / src.name
+    a = viirs.read_viirs_file(src, "VNP21A1D", qc="good")
+    b = viirs.read_viirs_file(got, "VNP21A1D", qc="good")
+    np.testing.assert_array_equal(a.data, b.data)
+    assert int(np.isfinite(b.data).sum()) == 970844  # realdata README: QC 00 pixels
+
+
+def test_cli_fetches_every_input_of_the_family(
+    ed: Earthdata, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`smdown fetch --inputs`: the registry's products of viirs-snpp (maps); one missing
+    product is one line on stderr, the others are fetched, the exit code says it."""
+    dated, manual = fetch_mod.inputs_of("viirs-snpp", "maps")
+    assert "VNP21A1D" in dated and "CHIRPS" in dated and "SPL3SMP_E" in dated
+    assert manual == ["SoilGrids", "MERIT", "Koeppen"]
+    for short in dated:
+        if short in ("CHIRPS", "SPL3SMP_E", "VNP16A2"):  # VNP16A2: not in the archive here
+            continue
+        _publish(ed, short, DAY, "h10v05", "2024170000000")
+    smap = f"SMAP_L3_SM_P_E_{DAY:%Y%m%d}_R19240_001.h5"
+    ed.add("SPL3SMP_E", "006", smap, DAY, _payload(smap), provider="NSIDC_CPRD")
+    tif = write_chirps(tmp_path / "made", DAY, 1.0)
+    ed.public[f"/chirps/{DAY:%Y}/{tif.name}.gz"] = gzip.compress(tif.read_bytes())
+    monkeypatch.setenv("EARTHDATA_TOKEN", TOKEN)
+    root = tmp_path / "root"
+    args = ["fetch", "--inputs", "--family", "viirs-snpp", "--start", "2024-06-01",
+            "--end", "2024-06-01", "--root", str(root), "--cmr-url", _cmr(ed),
+            "--base-url", f"{ed.data_url}/chirps", "--tile", "h10v05", "--tries", "1"]  # fmt: skip
+    code = main(args)
+    cap = capsys.readouterr()
+    assert code == 1
+    err = cap.err.strip().splitlines()
+    assert err[0].startswith("VNP16A2: ") and "no VNP16A2.002 granule" in err[0]
+    assert err[-1] == "1 of 6 product(s) failed: VNP16A2"
+    assert (root / "SMAP/SPL3SMP_E.006/2024.06.01" / smap).is_file()
+    assert (root / "CHIRPS/global_daily/tifs/p05/2024" / tif.name).read_bytes() == tif.read_bytes()
+    for short in ("VNP13A1", "VNP21A1D", "MCD12Q1"):
+        assert len(list((root / ARCHIVE[short].folder).glob(f"{short}.*/2024.06.01/*"))) == 1
+    assert "smdown fetch --product SoilGrids" in cap.out

@@ -85,3 +85,27 @@ def test_bad_region_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixt
     code = main(["synth", "--start=2020-13-01", f"--out={tmp_path}"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and "--start" in err
+
+
+def test_family_picks_the_native_format(
+    worlds: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The default family (viirs-snpp): HDF-EOS5 tiles under VIIRS/, no MODIS NDVI/LST/ET.
+    meta = json.loads((worlds["a"] / "world.json").read_text())
+    assert meta["family"] == "viirs-snpp"
+    daily = sorted((worlds["a"] / "VIIRS" / "VNP21A1D.002").rglob("*.h5"))
+    tiles = {p.name.split(".")[2] for p in daily}
+    assert tiles == {"h09v05", "h10v05"}  # the region straddles the tile edge at -97.7
+    assert len(daily) == 3 * 2 and all(p.read_bytes()[:4] == b"\x89HDF" for p in daily)
+    assert not list((worlds["a"] / "MODIS").glob("MOD21A1D.061"))
+    # MODIS Aqua: the MYD GeoTIFF layers.
+    assert main([*ARGS, "--family=modis-aqua", f"--out={tmp_path / 'aqua'}"]) == 0
+    assert "family modis-aqua" in capsys.readouterr().out
+    aqua = sorted((tmp_path / "aqua" / "MODIS" / "MYD21A1D.061").rglob("*_LST_1KM.tif"))
+    assert len(aqua) == 3 * 2
+    assert not (tmp_path / "aqua" / "VIIRS").exists()
+    # An unknown family: one line naming it and the choices.
+    code = main([*ARGS, "--family=viirs-x", f"--out={tmp_path / 'bad'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "viirs-x" in err and "viirs-noaa20" in err

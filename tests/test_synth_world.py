@@ -25,6 +25,7 @@ from pipeline.synth import modis as synth_modis
 from pipeline.synth.world import DailyModel, chirps_cells, static_tile
 from pipeline.synth.write import old_release_days, simulated_days, start_model
 
+TERRA = "modis-terra"  # this world's layout tests are about the MODIS GeoTIFF tiles
 SPEC = WorldSpec(
     region=(-97.9, 35.1, -97.5, 35.5),
     start=dt.date(2020, 4, 1),
@@ -32,6 +33,7 @@ SPEC = WorldSpec(
     seed=0,
     n_stations=12,
     n_ameriflux=3,
+    family=TERRA,
 )
 # The sub-cell standard deviation of the truth inside a 9 km SMAP cell (m3 m-3), averaged
 # over cells and days; documented in pipeline/synth/README.md (demo world: about 0.03-0.04).
@@ -428,7 +430,7 @@ def _compare_with_files(
 def test_source_readers_return_the_written_values(world: WorldManifest) -> None:
     from pipeline.sources import Catalog
 
-    cat = Catalog.from_root(world.root)
+    cat = Catalog.from_root(world.root, family=TERRA)
     src = cat.sources("training")
     maps = cat.sources("maps")
     day = SPEC.start
@@ -476,7 +478,7 @@ def test_source_readers_return_the_written_values(world: WorldManifest) -> None:
 def test_smap_reader_combines_am_pm_as_written(world: WorldManifest) -> None:
     from pipeline.sources import Catalog, MissingInputError
 
-    src = Catalog.from_root(world.root).sources("training")["smap"]
+    src = Catalog.from_root(world.root, family=TERRA).sources("training")["smap"]
     compared = 0
     for day in SPEC.days:
         try:

@@ -42,6 +42,7 @@ def test_demo_does_not_reuse_a_world_of_another_climate(tmp_path: Path) -> None:
         "start": spec.start.isoformat(),
         "end": spec.end.isoformat(),
         "rain_factor": 1.6,
+        "family": spec.family,
     }
     (tmp_path / "world.json").write_text(json.dumps(info))
     assert _world_is_current(tmp_path, spec)

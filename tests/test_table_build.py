@@ -30,6 +30,7 @@ from pipeline.table.build import build_table, target_grid_for
 REGION = (-98.0, 35.0, -97.0, 36.0)
 START = dt.date(2020, 6, 1)
 N_DAYS = 12
+TERRA = "modis-terra"  # the synthetic world here is MODIS Terra (its products are asserted)
 NO_SMAP_DAY = START + dt.timedelta(days=4)
 
 
@@ -314,7 +315,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     synth = pytest.importorskip("pipeline.synth")
     root = tmp_path_factory.mktemp("world")
     spec = synth.WorldSpec(
-        region=SYN_REGION, start=SYN_START, end=SYN_END, n_stations=10, n_ameriflux=2, seed=3
+        region=SYN_REGION,
+        start=SYN_START,
+        end=SYN_END,
+        n_stations=10,
+        n_ameriflux=2,
+        seed=3,
+        family=TERRA,
     )
     synth.write_world(spec, root)
     return root
@@ -338,7 +345,7 @@ def test_synthetic_world_rows_equal_map_tile_blocks(
 
     grid = target_grid_for("conus-90m", SYN_REGION)
     daily, sites = world_insitu
-    catalog = Catalog.from_root(world)
+    catalog = Catalog.from_root(world, family=TERRA)
     res = build_table(daily, sites, catalog, grid, TableConfig(n_folds=3), mode=mode)  # type: ignore[arg-type]
     t = res.table
     # Daily MOD21A1D LST (maps) has cloud gaps the padded 8-day composite fills.
@@ -392,7 +399,7 @@ def test_synthetic_world_bad_input_counted(
     dropped_day = dt.datetime.strptime(day_dirs[2].name, "%Y.%m.%d").date()
     # Koeppen missing altogether.
     paths = ProductPaths.under(world, smap=str(tmp_path / "SMAP"), koppen=str(tmp_path / "none"))
-    res = build_table(daily2, sites, Catalog(paths), grid, TableConfig(n_folds=3))
+    res = build_table(daily2, sites, Catalog(paths, family=TERRA), grid, TableConfig(n_folds=3))
     rep = res.report
     assert rep.sites_outside_grid == ("ISMN:FAR:F1",)
     assert dropped_day in rep.dates_without_smap
@@ -416,7 +423,8 @@ def test_table_command_on_the_synthetic_world(
     InsituResult(daily, sites, QCReport()).write(tmp_path / "insitu.parquet")
     cfg = tmp_path / "smdown.toml"
     cfg.write_text(
-        f'[sources]\nroot = "{world}"\n\n[grid]\nregion = {list(SYN_REGION)}\n\n'
+        f'[sources]\nroot = "{world}"\nfamily = "{TERRA}"\n\n'
+        f"[grid]\nregion = {list(SYN_REGION)}\n\n"
         f'[table]\npath = "{tmp_path / "table.parquet"}"\nn_folds = 3\n'
     )
     assert main(["--config", str(cfg), "table"]) == 0

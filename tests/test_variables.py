@@ -61,8 +61,15 @@ def test_everything_derived_agrees_with_the_registry() -> None:
     assert set(STATIC) == set(STATIC_LAYERS) == {
         "sand", "clay", "ph", "elevation", "texture", "koppen"
     }  # fmt: skip
-    assert PRODUCTS["training"]["lst"] == "MOD11A2" and PRODUCTS["maps"]["lst"] == "MOD21A1D"
-    assert PRODUCTS["training"]["ndvi"] == "MOD13A1" and PRODUCTS["maps"]["ndvi"] == "MOD13Q1"
+    # The default family is VIIRS Suomi NPP; MODIS Terra stays for history.
+    assert variables.DEFAULT_FAMILY == "viirs-snpp"
+    assert PRODUCTS["training"]["lst"] == "VNP21A2" and PRODUCTS["maps"]["lst"] == "VNP21A1D"
+    assert PRODUCTS["training"]["ndvi"] == "VNP13A1" == PRODUCTS["maps"]["ndvi"]
+    terra = variables.family_products("modis-terra")
+    assert terra["training"]["lst"] == "MOD11A2" and terra["maps"]["lst"] == "MOD21A1D"
+    assert terra["training"]["ndvi"] == "MOD13A1" and terra["maps"]["ndvi"] == "MOD13Q1"
+    aqua = variables.family_products("modis-aqua")
+    assert aqua["training"]["et"] == "MYD16A2" and aqua["maps"]["ndvi"] == "MYD13Q1"
     assert set(PRODUCTS["maps"]) == set(variables.names())
     assert PHYSICAL_RANGE == variables.physical_ranges()
     assert list(PHYSICAL_RANGE) == list(features.FEATURE_NAMES)

@@ -61,11 +61,16 @@ def resolve_cube(path: str) -> str:
     if "://" in path and not path.startswith("file://"):
         return path
     p = Path(path)
-    if (p / ".zgroup").exists():
+    if (p / ".zgroup").exists() or (p / "zarr.json").exists():
         return str(p)
     # Cubes are the stores with a soil_moisture array (the run also keeps static stacks here).
     stores = (
-        sorted(c for c in p.glob("*.zarr") if (c / "soil_moisture" / ".zarray").exists())
+        sorted(
+            c
+            for c in p.glob("*.zarr")
+            if (c / "soil_moisture" / ".zarray").exists()
+            or (c / "soil_moisture" / "zarr.json").exists()
+        )
         if p.is_dir()
         else []
     )

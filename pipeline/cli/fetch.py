@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -16,8 +17,8 @@ def register(app: typer.Typer) -> None:
     @app.command("fetch")
     def fetch_cmd(
         ctx: typer.Context,
-        product: str = typer.Option(
-            ...,
+        product: str | None = typer.Option(
+            None,
             "--product",
             "-p",
             help="A NASA short name (MOD11A2, MOD21A1D, MOD13A1, MOD13Q1, MOD16A2, MCD12Q1, "
@@ -64,6 +65,16 @@ def register(app: typer.Typer) -> None:
         tries: int = typer.Option(
             6, "--tries", min=1, help="Tries per request (exponential backoff with jitter)."
         ),
+        inputs: bool = typer.Option(
+            False,
+            "--inputs",
+            help="Every dated product the family needs in --mode (instead of --product); "
+            "the static ones are listed.",
+        ),
+        family: str | None = typer.Option(
+            None, "--family", help="Product family for --inputs (default: [sources] family)."
+        ),
+        mode: str = typer.Option("maps", "--mode", help="training or maps, for --inputs."),
     ) -> None:
         """Download a product into the provider layout under the sources root.
 
@@ -80,7 +91,18 @@ def register(app: typer.Typer) -> None:
             fetch,
         )
 
-        if product not in PRODUCTS:
+        if inputs:
+            if product is not None:
+                raise typer.BadParameter(
+                    "give --product or --inputs, not both", param_hint="--inputs"
+                )
+            product = "(inputs)"
+        elif product is None:
+            raise typer.BadParameter(
+                "give a product (or --inputs for every product of the family)",
+                param_hint="--product",
+            )
+        elif product not in PRODUCTS:
             raise typer.BadParameter(
                 f"must be one of {', '.join(PRODUCTS)}", param_hint="--product"
             )
@@ -90,6 +112,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(
                 f"must be one of {', '.join(CHIRPS3_FLAVORS)}", param_hint="--flavor"
             )
+        if mode not in ("training", "maps"):
+            raise typer.BadParameter("must be training or maps", param_hint="--mode")
         if product in MANUAL:  # static products: no dates, the manual steps are printed
             start = end = start or end or dt.datetime(2000, 1, 1)
         if start is None or end is None:
@@ -101,20 +125,21 @@ def register(app: typer.Typer) -> None:
             )
         if end < start:
             raise typer.BadParameter("is before --start", param_hint="--end")
-        if base_url is not None and not product.startswith("CHIRPS"):
+        if base_url is not None and not inputs and not product.startswith("CHIRPS"):
             raise typer.BadParameter(
                 f"applies to CHIRPS; {product} is found through CMR (--cmr-url)",
                 param_hint="--base-url",
             )
         cfg = state(ctx).settings().sources
         target = root if root is not None else Path(cfg.root)
-        try:
+
+        def one(name: str) -> None:
             paths = fetch(
-                product,
+                name,
                 start.date(),
                 end.date(),
                 target,
-                base_url=base_url,
+                base_url=base_url if name.startswith("CHIRPS") else None,
                 cmr_url=cmr_url,
                 tiles=tiles or cfg.modis_tiles,
                 access=access,
@@ -123,9 +148,44 @@ def register(app: typer.Typer) -> None:
                 cog=cog,
                 backoff=Backoff(tries=tries),
             )
+            for p in paths:
+                typer.echo(str(p))
+            typer.echo(f"{len(paths)} file(s) of {name} under {target}")
+
+        if inputs:
+            _fetch_inputs(one, family or cfg.family, mode)
+            return
+        try:
+            one(product)
         except ManualDownloadRequired as exc:
             typer.echo(exc.problem)
             raise typer.Exit(1) from exc
-        for p in paths:
-            typer.echo(str(p))
-        typer.echo(f"{len(paths)} file(s) of {product} under {target}")
+
+
+def _fetch_inputs(one: Callable[[str], None], family: str, mode: str) -> None:
+    """Fetch every dated product of ``family`` in ``mode``; a failed product is one line on
+    stderr and the others still run (exit 1 at the end); a missing token stops at once."""
+    from pipeline.sources.fetch import FetchError, MissingTokenError, inputs_of
+
+    try:
+        dated, manual = inputs_of(family, mode)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--family") from exc
+    failed = []
+    for name in dated:
+        try:
+            one(name)
+        except MissingTokenError:
+            raise
+        except FetchError as exc:
+            typer.echo(f"{name}: {exc}", err=True)
+            failed.append(name)
+    typer.echo(
+        f"static inputs of {family} ({mode}), fetched once: "
+        + ", ".join(f"smdown fetch --product {m}" for m in manual)
+    )
+    if failed:
+        typer.echo(
+            f"{len(failed)} of {len(dated)} product(s) failed: {', '.join(failed)}", err=True
+        )
+        raise typer.Exit(1)

@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         cat = Catalog.from_settings(cfg, root=root)
         base = Path(root if root is not None else cfg.root)
         rows = cat.check(date.date(), mode)  # type: ignore[arg-type]
-        table = Table(title=f"sources for {date.date()} ({mode}) under {base}")
+        table = Table(title=f"sources for {date.date()} ({mode}, family {cat.family}) under {base}")
         for col in ("variable", "file", "product", "age (d)", "padded (d)", "status", "note"):
             table.add_column(col)
         for r in rows:

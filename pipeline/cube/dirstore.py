@@ -1,24 +1,35 @@
-"""A zarr-2 ``DirectoryStore`` whose failed writes name the file (full disk, read-only path).
+"""zarr-python 3 stores of a ``StoreSpec``: a ``LocalStore`` whose failed writes name the file.
 
 Imported lazily by ``StoreSpec.zarr_store`` (zarr is not imported with ``pipeline.cube``).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import zarr.storage
+from zarr.storage import LocalStore
 
 from pipeline.errors import StoreWriteError
 
 
-class NamedDirectoryStore(zarr.storage.DirectoryStore):  # type: ignore[misc]
-    """``DirectoryStore`` (atomic writes by rename) raising ``StoreWriteError`` on ``OSError``."""
+class NamedLocalStore(LocalStore):
+    """``LocalStore`` (atomic writes: temporary file, then rename) raising ``StoreWriteError``
+    naming the file on ``OSError`` (full disk, read-only path)."""
 
-    def __setitem__(self, key: str, value: Any) -> None:
+    async def _set(self, key: str, value: Any, exclusive: bool = False) -> None:
         try:
-            super().__setitem__(key, value)
+            await super()._set(key, value, exclusive=exclusive)
+        except FileExistsError:
+            raise
         except OSError as exc:
-            path = os.path.join(self.path, str(key))
-            raise StoreWriteError(path, f"cannot write: {exc.strerror or exc}") from exc
+            raise StoreWriteError(
+                str(self.root / key), f"cannot write: {exc.strerror or exc}"
+            ) from exc
+
+    def set_sync(self, key: str, value: Any) -> None:
+        try:
+            super().set_sync(key, value)
+        except OSError as exc:
+            raise StoreWriteError(
+                str(self.root / key), f"cannot write: {exc.strerror or exc}"
+            ) from exc

@@ -8,8 +8,10 @@ origin; a tile may only write whole chunks (edge chunks end at the grid edge).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping, MutableMapping
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,23 +55,25 @@ class StoreSpec:
         """
         return {"use_listings_cache": False, **dict(self.storage_options)}
 
-    def zarr_store(self) -> MutableMapping[str, bytes]:
-        """A zarr-2 store: ``DirectoryStore`` (atomic renames; a failed write raises
-        ``StoreWriteError`` naming the file) locally, ``FSStore`` otherwise.
+    def zarr_store(self, *, read_only: bool = False) -> Any:
+        """A zarr-python 3 store: ``LocalStore`` (atomic renames; a failed write raises
+        ``StoreWriteError`` naming the file) locally, ``FsspecStore`` otherwise.
 
-        Only a missing key reads as absent (fill value) from an ``FSStore``: zarr's
-        default also maps ``PermissionError``/``OSError`` (denied access, a network
-        failure after s3fs's retries) to "missing chunk", which silently reads fill
-        values; here those errors propagate.
+        Only a missing key (``FileNotFoundError``) reads as absent (fill value) from an
+        ``FsspecStore``: denied access or a network failure after s3fs's retries
+        propagate instead of silently reading fill values.
         """
-        import zarr.storage
-
         if self.is_local:
-            from pipeline.cube.dirstore import NamedDirectoryStore
+            from pipeline.cube.dirstore import NamedLocalStore
 
-            return NamedDirectoryStore(self.local_path)  # type: ignore[no-any-return]
-        return zarr.storage.FSStore(  # type: ignore[no-any-return]
-            self.url, exceptions=(KeyError,), **self.fsspec_options()
+            return NamedLocalStore(self.local_path, read_only=read_only)
+        from zarr.storage import FsspecStore
+
+        return FsspecStore.from_url(
+            self.url,
+            storage_options=self.fsspec_options(),
+            read_only=read_only,
+            allowed_exceptions=(FileNotFoundError,),
         )
 
     def filesystem(self) -> tuple[Any, str]:
@@ -79,6 +83,64 @@ class StoreSpec:
         opts = self.fsspec_options() if not self.is_local else dict(self.storage_options)
         fs, path = fsspec.core.url_to_fs(self.url, **opts)
         return fs, str(path)
+
+    # -- plain files inside a store (provenance, checksums): not Zarr arrays ------------------
+    def has_key(self, key: str) -> bool:
+        """Whether the file ``<store>/<key>`` exists."""
+        if self.is_local:
+            return os.path.isfile(os.path.join(self.local_path, key))
+        fs, path = self.filesystem()
+        return bool(fs.isfile(f"{path}/{key}"))
+
+    def read_key(self, key: str) -> bytes | None:
+        """The bytes of ``<store>/<key>``; None when it does not exist."""
+        try:
+            if self.is_local:
+                with open(os.path.join(self.local_path, key), "rb") as f:
+                    return f.read()
+            fs, path = self.filesystem()
+            return bytes(fs.cat_file(f"{path}/{key}"))
+        except FileNotFoundError:
+            return None
+
+    def write_key(self, key: str, data: bytes) -> None:
+        """Write ``<store>/<key>`` (locally atomic: temporary file, then rename;
+        ``StoreWriteError`` names the file when it cannot be written)."""
+        if not self.is_local:
+            fs, path = self.filesystem()
+            fs.pipe_file(f"{path}/{key}", data)
+            return
+        target = os.path.join(self.local_path, key)
+        tmp = f"{target}.{os.getpid()}.partial"
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise StoreWriteError(target, f"cannot write: {exc.strerror or exc}") from exc
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys (relative to the store) of the files directly under the folder ``prefix``."""
+        if self.is_local:
+            folder = os.path.join(self.local_path, prefix)
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                return []
+            return sorted(f"{prefix}/{n}" for n in names if os.path.isfile(os.path.join(folder, n)))
+        fs, path = self.filesystem()
+        try:
+            found = fs.ls(f"{path}/{prefix}", detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            f"{prefix}/{str(e['name']).rstrip('/').rsplit('/', 1)[-1]}"
+            for e in found
+            if e.get("type") == "file"
+        )
 
     def child(self, name: str) -> StoreSpec:
         """A sibling path under this URL (``<url>/<name>``) with the same options."""

@@ -5,8 +5,10 @@ Layout of ``<output.store>/<arch>-<manifest_hash[:12]>.zarr`` (consolidated):
 - ``soil_moisture``, ``soil_moisture_sd``, ``member_spread`` (time, lat, lon) uint16,
   scale 1e-4 m3 m-3, fill 65535; ``quality_flag`` uint8 bits, fill 255
   (see ``pipeline.cube.encoding``). Chunks (1, c, c).
-- ``time`` int32 days since 1970-01-01, sized in whole calendar years from
-  1 January ``first_year``; ``lat``/``lon`` (or ``y``/``x``) float64 pixel centres.
+- ``time`` int32 days since 1970-01-01 from 1 January ``first_year`` through the
+  latest day a run wrote (the axis grows as days are run, so ``xr.open_zarr``
+  reports the size of what is there); ``lat``/``lon`` (or ``y``/``x``) float64
+  pixel centres.
 - ``spatial_ref`` (scalar) with ``crs_wkt``, CF grid-mapping parameters and GDAL
   ``GeoTransform``; GDAL >= 3.4 reads the CRS from it through ``grid_mapping``.
 - ``day_status`` (time,) uint8: 0 absent, 1 provisional, 2 final. Set only after
@@ -14,15 +16,15 @@ Layout of ``<output.store>/<arch>-<manifest_hash[:12]>.zarr`` (consolidated):
 - ``provenance/YYYY-MM-DD.json`` (plain files, not arrays): input files per
   variable, composite staleness, model manifest hash, software version.
 
-The driver writes the metadata once (``Cube.create``), extends the time axis a
-year at a time (``Cube.ensure_year``), and tasks write their own chunks with
-``write_region``; nobody appends along time.
+The driver writes the metadata once (``Cube.create``), extends the time axis
+through the day it runs (``Cube.ensure_day``) before any task writes, and tasks
+write their own chunks with ``write_region``; workers never resize arrays.
+Written with zarr-python 3 in Zarr format 2 (the layout GDAL 3.4+ reads with its CRS).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -34,6 +36,7 @@ import numpy as np
 from grids import Grid
 from pipeline.cube import encoding as enc
 from pipeline.cube.layout import EPOCH, CubeLayout, StoreSpec
+from pipeline.cube.template import ArraySpec, StoreTemplate, compressor
 from pipeline.errors import PublishGuardError, RunError
 
 log = logging.getLogger(__name__)
@@ -42,18 +45,6 @@ TIME_CHUNK = 3660
 """Chunk length of ``time`` and ``day_status`` (written only by the driver)."""
 FORMAT_VERSION = 1
 """Version of this store layout (root attribute ``smdown_cube_format``)."""
-
-
-def compressor() -> Any:
-    """Blosc zstd level 1 with bit shuffle: deterministic bytes for the same input.
-
-    Measured on a packed 1200 x 1200 tile (benchmarks, BENCHMARKS.md): 8x less
-    encode CPU than zstd level 5 with byte shuffle for 9 % more bytes (ratio
-    2.24 vs 2.47); lz4 would be 2.5x faster again but 20 % larger than this.
-    """
-    from numcodecs import Blosc
-
-    return Blosc(cname="zstd", clevel=1, shuffle=Blosc.BITSHUFFLE)
 
 
 def store_name(arch: str, manifest_hash: str) -> str:
@@ -189,6 +180,81 @@ def _days(date: dt.date) -> int:
     return (date - EPOCH).days
 
 
+def cube_template(layout: CubeLayout, model: ModelInfo, n_times: int) -> StoreTemplate:
+    """The cube's arrays and attributes, declared once: data variables from
+    ``pipeline.cube.encoding`` (dtype, packing, fill, CF attributes), chunks from the
+    layout, coordinates with their values, ``day_status`` zeros, ``spatial_ref``."""
+    grid = layout.grid
+    ydim, xdim = layout.spatial_dims
+    cattrs = coordinate_attrs(layout)
+    arrays = [
+        ArraySpec(
+            name,
+            ("time", ydim, xdim),
+            (n_times, *grid.shape),
+            enc.dtype_of(name),
+            layout.chunks,
+            enc.variable_attrs(name),
+            fill=enc.fill_of(name),
+        )
+        for name in enc.DATA_VARS
+    ]
+    first = _days(layout.first_day)
+    arrays += [
+        ArraySpec(
+            ydim,
+            (ydim,),
+            (grid.height,),
+            np.dtype(np.float64),
+            (grid.height,),
+            cattrs[ydim],
+            compressed=False,
+            values=grid.y_coords().astype(np.float64),
+        ),
+        ArraySpec(
+            xdim,
+            (xdim,),
+            (grid.width,),
+            np.dtype(np.float64),
+            (grid.width,),
+            cattrs[xdim],
+            compressed=False,
+            values=grid.x_coords().astype(np.float64),
+        ),
+        ArraySpec(
+            "time",
+            ("time",),
+            (n_times,),
+            np.dtype(np.int32),
+            (TIME_CHUNK,),
+            TIME_ATTRS,
+            compressed=False,
+            values=np.arange(n_times, dtype=np.int32) + np.int32(first),
+        ),
+        ArraySpec(
+            "day_status",
+            ("time",),
+            (n_times,),
+            np.dtype(np.uint8),
+            (TIME_CHUNK,),
+            DAY_STATUS_ATTRS,
+            compressed=False,
+            values=np.zeros(n_times, dtype=np.uint8),
+        ),
+        ArraySpec(
+            "spatial_ref",
+            (),
+            (),
+            np.dtype(np.int32),
+            (),
+            grid_mapping_attrs(grid),
+            compressed=False,
+            values=np.zeros((), dtype=np.int32),
+        ),
+    ]
+    return StoreTemplate(tuple(arrays), _global_attrs(layout, model))
+
+
 class Cube:
     """Driver-side handle of one cube store: create, guard, extend, status, provenance."""
 
@@ -198,13 +264,10 @@ class Cube:
 
     # -- existence and structure ----------------------------------------------------------
     def exists(self) -> bool:
-        store = self.spec.zarr_store()
-        return ".zgroup" in store
+        return store_exists(self.spec)
 
-    def _group(self, mode: str = "r") -> Any:
-        import zarr
-
-        return zarr.open_group(self.spec.zarr_store(), mode=mode)
+    def _group(self, mode: Literal["r", "r+"] = "r") -> Any:
+        return open_group(self.spec, mode)
 
     def structure_differences(self, model: ModelInfo | None = None) -> list[str]:
         """What differs between the existing store and this layout (empty: compatible)."""
@@ -219,91 +282,32 @@ class Cube:
             )
 
     # -- creation and extension -----------------------------------------------------------
-    def create(self, model: ModelInfo, through_year: int) -> None:
-        """Write the metadata of an empty cube covering 1 Jan first_year .. 31 Dec through_year.
+    def create(self, model: ModelInfo, through: int | dt.date) -> None:
+        """Write the metadata of an empty cube covering 1 Jan first_year .. ``through``
+        (a day, or 31 December of a year), rendered from ``cube_template``.
 
         Data chunks are not written (missing chunks read as fill); coordinates,
         ``spatial_ref`` and ``day_status`` (zeros) are.
         """
-        import zarr
-
         lay = self.layout
-        grid = lay.grid
-        if through_year < lay.first_year:
-            raise RunError(f"year {through_year} is before output.first_year {lay.first_year}")
-        n_t = lay.n_times_through(through_year)
-        ydim, xdim = lay.spatial_dims
-        root = zarr.open_group(self.spec.zarr_store(), mode="w-")
-        root.attrs.update(_global_attrs(lay, model))
-        for name in enc.DATA_VARS:
-            arr = root.create_dataset(
-                name,
-                shape=(n_t, *grid.shape),
-                chunks=lay.chunks,
-                dtype=enc.dtype_of(name),
-                fill_value=enc.fill_of(name),
-                compressor=compressor(),
-                write_empty_chunks=False,
-            )
-            attrs = enc.variable_attrs(name)
-            attrs["_ARRAY_DIMENSIONS"] = ["time", ydim, xdim]
-            arr.attrs.update(attrs)
-        coord_attrs = coordinate_attrs(lay)
-        for dim, values in ((ydim, grid.y_coords()), (xdim, grid.x_coords())):
-            c = root.create_dataset(
-                dim, data=values.astype(np.float64), chunks=(len(values),), compressor=None
-            )
-            c.attrs.update({**coord_attrs[dim], "_ARRAY_DIMENSIONS": [dim]})
-        t = root.create_dataset(
-            "time",
-            shape=(n_t,),
-            chunks=(TIME_CHUNK,),
-            dtype=np.int32,
-            fill_value=None,
-            compressor=None,
-        )
-        t[:] = np.arange(n_t, dtype=np.int32) + np.int32(_days(lay.first_day))
-        t.attrs.update(
-            {
-                "_ARRAY_DIMENSIONS": ["time"],
-                "standard_name": "time",
-                "long_name": "day of the map (UTC calendar day)",
-                "units": "days since 1970-01-01",
-                "calendar": "proleptic_gregorian",
-                "axis": "T",
-            }
-        )
-        s = root.create_dataset(
-            "day_status",
-            shape=(n_t,),
-            chunks=(TIME_CHUNK,),
-            dtype=np.uint8,
-            fill_value=None,
-            compressor=None,
-        )
-        s[:] = np.zeros(n_t, dtype=np.uint8)
-        s.attrs.update(
-            {
-                "_ARRAY_DIMENSIONS": ["time"],
-                "long_name": "publication status of the day",
-                "flag_values": [enc.DAY_ABSENT, enc.DAY_PROVISIONAL, enc.DAY_FINAL],
-                "flag_meanings": enc.DAY_STATUS_MEANINGS,
-                "comment": "set after every chunk of the day is written",
-            }
-        )
-        gm = root.create_dataset("spatial_ref", shape=(), dtype=np.int32, fill_value=None)
-        gm[...] = 0
-        gm.attrs.update({**grid_mapping_attrs(grid), "_ARRAY_DIMENSIONS": []})
-        self.consolidate()
-        log.info("created cube %s (%d days, grid %s)", self.spec, n_t, grid.shape)
+        last = through if isinstance(through, dt.date) else dt.date(through, 12, 31)
+        if last.year < lay.first_year:
+            raise RunError(f"{last} is before output.first_year {lay.first_year}")
+        n_t = lay.time_index(last) + 1
+        cube_template(lay, model, n_t).write(self.spec, mode="w-")
+        log.info("created cube %s (%d days, grid %s)", self.spec, n_t, lay.grid.shape)
 
     def n_times(self) -> int:
         return int(self._group()["time"].shape[0])
 
     def ensure_year(self, year: int) -> bool:
         """Extend the time axis (all time arrays) to 31 Dec ``year``; True when it grew."""
+        return self.ensure_day(dt.date(year, 12, 31))
+
+    def ensure_day(self, date: dt.date) -> bool:
+        """Extend the time axis (all time arrays) through ``date``; True when it grew."""
         lay = self.layout
-        want = lay.n_times_through(year)
+        want = lay.time_index(date) + 1
         root = self._group("r+")
         have = int(root["time"].shape[0])
         if want <= have:
@@ -316,7 +320,7 @@ class Cube:
         )
         root["day_status"][have:want] = np.zeros(want - have, dtype=np.uint8)
         self.consolidate()
-        log.info("extended %s to %d days (through %d)", self.spec, want, year)
+        log.info("extended %s to %d days (through %s)", self.spec, want, date)
         return True
 
     # -- day status and provenance --------------------------------------------------------
@@ -345,50 +349,43 @@ class Cube:
 
     def write_provenance(self, date: dt.date, record: Mapping[str, Any]) -> None:
         """Write the day's provenance JSON (sorted keys, so re-runs differ only in timings)."""
-        store = self.spec.zarr_store()
-        store[self.provenance_key(date)] = json.dumps(
-            record, sort_keys=True, indent=1, default=str
-        ).encode("utf-8")
+        self.spec.write_key(
+            self.provenance_key(date),
+            json.dumps(record, sort_keys=True, indent=1, default=str).encode("utf-8"),
+        )
 
     def read_provenance(self, date: dt.date) -> dict[str, Any] | None:
-        store = self.spec.zarr_store()
-        key = self.provenance_key(date)
-        if key not in store:
+        raw = self.spec.read_key(self.provenance_key(date))
+        if raw is None:
             return None
-        data = json.loads(bytes(store[key]).decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
         return data if isinstance(data, dict) else None
 
     def consolidate(self) -> None:
         """Refresh ``.zmetadata`` so readers see the current shapes and attributes."""
-        import zarr
-
-        zarr.consolidate_metadata(self.spec.zarr_store())
+        consolidate(self.spec)
 
     def chunk_keys(self, date: dt.date, name: str = "soil_moisture") -> list[str]:
         """Keys of the stored chunks of ``name`` on ``date`` (tests, diagnostics)."""
         idx = self.layout.time_index(date)
-        store = self.spec.zarr_store()
         prefix = f"{name}/{idx}."
-        return sorted(k for k in store if k.startswith(prefix))
+        return [k for k in self.spec.list_keys(name) if k.startswith(prefix)]
 
 
 def structure_differences(
     spec: StoreSpec, layout: CubeLayout, model: ModelInfo | None = None
 ) -> list[str]:
     """Differences between the store at ``spec`` and ``layout`` (and model); [] if absent."""
-    import zarr
-
-    store = spec.zarr_store()
-    if ".zgroup" not in store:
+    if not store_exists(spec):
         return []
     try:
-        root = zarr.open_group(store, mode="r")
+        root = open_group(spec, "r")
     except Exception as exc:  # corrupt metadata
         return [f"cannot open as a Zarr group ({exc})"]
     diffs: list[str] = []
-    names = set(root.array_keys())
     ydim, xdim = layout.spatial_dims
     want = {*enc.DATA_VARS, "time", "day_status", "spatial_ref", ydim, xdim}
+    names = {n for n in want if n in root}  # not a listing: provenance/ is no Zarr node
     missing = sorted(want - names)
     if missing:
         diffs.append(f"variables missing: {', '.join(missing)}")
@@ -403,7 +400,7 @@ def structure_differences(
             diffs.append(f"{name} dtype {arr.dtype} != {enc.dtype_of(name)}")
         if arr.fill_value != enc.fill_of(name):
             diffs.append(f"{name} fill value {arr.fill_value} != {enc.fill_of(name)}")
-        dims = arr.attrs.get("_ARRAY_DIMENSIONS")
+        dims = array_dims(arr)
         if dims != ["time", ydim, xdim]:
             diffs.append(f"{name} dimensions {dims} != {['time', ydim, xdim]}")
     if "spatial_ref" in names:
@@ -461,7 +458,7 @@ def write_region(
     t = layout.time_index(date)
     store = spec.zarr_store()
     for name in enc.DATA_VARS:
-        arr = zarr.open_array(store, path=name, mode="r+", write_empty_chunks=False)
+        arr = zarr.open_array(store, path=name, mode="r+", config={"write_empty_chunks": False})
         if t >= arr.shape[0]:
             raise RunError(f"{spec}: {date} beyond the time axis (driver must extend it first)")
         data = np.asarray(arrays[name], dtype=enc.dtype_of(name))
@@ -476,14 +473,11 @@ def write_region(
 
 def read_layout(spec: StoreSpec) -> CubeLayout:
     """The layout of an existing cube, from its metadata (``RunError`` if not a cube)."""
-    import zarr
-
     from grids import normalize_crs
 
-    store = spec.zarr_store()
-    if ".zgroup" not in store:
+    if not store_exists(spec):
         raise RunError(f"{spec}: no Zarr store here")
-    root = zarr.open_group(store, mode="r")
+    root = open_group(spec, "r")
     try:
         gm = root["spatial_ref"].attrs
         c, a, b, f, d, e = (float(v) for v in str(gm["GeoTransform"]).split())
@@ -502,71 +496,119 @@ def open_cube(
     *,
     chunks: Literal["zarr"] | None = None,
 ) -> Any:
-    """The cube as a lazy, CF-decoded ``xarray.Dataset`` (what ``xr.open_zarr`` gives).
+    """The cube as a lazy, CF-decoded ``xarray.Dataset``: ``xarray.open_zarr`` with the
+    flags kept integer.
 
-    With zarr-python >= 3 this is ``xarray.open_zarr``. With zarr 2 (this
-    environment: xarray >= 2025.10 reads Zarr only through zarr-python 3) the
-    dataset is built from the zarr arrays through xarray's lazy-indexing
-    backend array and CF-decoded as xarray's zarr backend does; nothing is
-    read until values are asked for. ``chunks="zarr"`` gives dask arrays with
-    one dask chunk per zarr chunk instead.
+    ``quality_flag``, ``smap_age_days`` and ``input_fallback`` are read undecoded (uint8,
+    255 = not computed, their ``_FillValue`` encoding says so): xarray takes a Zarr
+    format 2 fill value as a mask and would turn the bits into floats with NaN.
+    Nothing is read until values are asked for; ``chunks="zarr"`` gives dask arrays
+    with one dask chunk per zarr chunk instead of lazily indexed arrays.
     """
     import xarray as xr
-    import zarr
 
     spec = StoreSpec(url, dict(storage_options or {}))
-    if int(zarr.__version__.split(".")[0]) >= 3:  # pragma: no cover - not this environment
-        return xr.open_zarr(
-            url,
-            consolidated=True,
-            storage_options=dict(storage_options or {}),
-            chunks={} if chunks == "zarr" else None,
-        )
-    from xarray.core import indexing
-
-    root = zarr.open_consolidated(spec.zarr_store(), mode="r")
-    variables: dict[str, Any] = {}
-    for name, arr in root.arrays():
-        attrs = dict(arr.attrs)
-        dims = attrs.pop("_ARRAY_DIMENSIONS")
-        if arr.fill_value is not None:
-            attrs["_FillValue"] = arr.fill_value
-        # Only scalars are read here; arrays stay lazy (reading ``arr[...]`` first would
-        # fetch every chunk of the cube: 23.5 GiB for six years of a 2400 x 2400 region).
-        data: Any = (
-            indexing.LazilyIndexedArray(_backend_array_class()(arr)) if arr.ndim else arr[...]
-        )
-        variables[name] = xr.Variable(dims, data, attrs)
-    ds = xr.Dataset(variables, attrs=dict(root.attrs))
-    ds = ds.set_coords([n for n in ds.variables if ds[n].dims == (n,)])
-    ds = xr.decode_cf(ds)
-    if chunks == "zarr":
-        sm = root["soil_moisture"]
-        ds = ds.chunk(dict(zip(sm.attrs["_ARRAY_DIMENSIONS"], sm.chunks, strict=True)))
+    ds = xr.open_zarr(
+        spec.local_path if spec.is_local else spec.url,
+        consolidated=True,
+        storage_options=None if spec.is_local else spec.fsspec_options(),
+        chunks={} if chunks == "zarr" else None,
+        mask_and_scale=MASK_AND_SCALE,
+    )
+    for name, masked in MASK_AND_SCALE.items():
+        # An undecoded fill value belongs in the encoding, as xarray keeps a decoded one.
+        if not masked and name in ds and "_FillValue" in ds[name].attrs:
+            ds[name].encoding["_FillValue"] = ds[name].attrs.pop("_FillValue")
     return ds
 
 
-@functools.cache
-def _backend_array_class() -> type:
-    """xarray's ``BackendArray`` over a zarr-2 array (built on first use: xarray is imported
-    lazily so tile workers do not pay for it)."""
-    import xarray as xr
-    from xarray.core import indexing
+MASK_AND_SCALE: dict[str, bool] = {
+    "quality_flag": False,
+    **dict.fromkeys(enc.PROVENANCE_VARS, False),
+}
+"""``mask_and_scale`` for ``xarray.open_zarr``: the flags and the per-pixel provenance
+(``smap_age_days``, ``input_fallback``) stay integer, their fill (255) in the encoding."""
 
-    class ZarrV2BackendArray(xr.backends.BackendArray):  # type: ignore[misc]
-        """Outer indexing read on demand from the zarr array."""
 
-        def __init__(self, arr: Any) -> None:
-            self.arr = arr
-            self.shape = tuple(arr.shape)
-            self.dtype = np.dtype(arr.dtype)
+TIME_ATTRS: dict[str, Any] = {
+    "standard_name": "time",
+    "long_name": "day of the map (UTC calendar day)",
+    "units": "days since 1970-01-01",
+    "calendar": "proleptic_gregorian",
+    "axis": "T",
+}
+DAY_STATUS_ATTRS: dict[str, Any] = {
+    "long_name": "publication status of the day",
+    "flag_values": [enc.DAY_ABSENT, enc.DAY_PROVISIONAL, enc.DAY_FINAL],
+    "flag_meanings": enc.DAY_STATUS_MEANINGS,
+    "comment": "set after every chunk of the day is written",
+}
 
-        def __getitem__(self, key: Any) -> Any:
-            return indexing.explicit_indexing_adapter(
-                key, self.shape, indexing.IndexingSupport.OUTER, self._raw
-            )
 
-        def _raw(self, key: tuple[Any, ...]) -> np.ndarray:
-            return np.asarray(self.arr.get_orthogonal_selection(key))
+def store_exists(spec: StoreSpec) -> bool:
+    """Whether a Zarr group's metadata is at ``spec`` (format 2 ``.zgroup`` or 3 ``zarr.json``)."""
+    return spec.has_key(".zgroup") or spec.has_key("zarr.json")
 
-    return ZarrV2BackendArray
+
+def open_group(spec: StoreSpec, mode: Literal["r", "r+", "a", "w", "w-"] = "r") -> Any:
+    """The root group, from its own metadata files (never the consolidated copy, which
+    lags behind writes until ``consolidate``)."""
+    import zarr
+
+    return zarr.open_group(
+        spec.zarr_store(read_only=mode == "r"), mode=mode, use_consolidated=False
+    )
+
+
+def consolidate(spec: StoreSpec) -> None:
+    """Refresh the consolidated metadata (``.zmetadata``) of the store."""
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        # provenance/ holds plain JSON files beside the arrays, by design
+        warnings.filterwarnings(
+            "ignore", message="Object at provenance is not recognized", category=UserWarning
+        )
+        zarr.consolidate_metadata(spec.zarr_store())
+
+
+def array_dims(arr: Any) -> list[str] | None:
+    """Dimension names of a zarr array (format 3 metadata, else ``_ARRAY_DIMENSIONS``)."""
+    names = getattr(arr.metadata, "dimension_names", None)
+    if names is not None:
+        return [str(n) for n in names]
+    dims = arr.attrs.get("_ARRAY_DIMENSIONS")
+    return None if dims is None else [str(d) for d in dims]
+
+
+def create_array(
+    root: Any,
+    name: str,
+    dims: tuple[str, ...],
+    shape: tuple[int, ...],
+    chunks: tuple[int, ...],
+    dtype: np.dtype[Any],
+    fill: Any,
+    attrs: Mapping[str, Any],
+    *,
+    data: np.ndarray | None = None,
+    compressed: bool = True,
+) -> Any:
+    """Create one array of a Zarr format 2 group (dimension names in ``_ARRAY_DIMENSIONS``),
+    writing ``data`` when given; empty chunks are never stored."""
+    arr = root.create_array(
+        name,
+        shape=shape,
+        chunks=chunks,
+        dtype=dtype,
+        fill_value=fill,
+        compressors=compressor() if compressed else None,
+        attributes={**attrs, "_ARRAY_DIMENSIONS": list(dims)},
+        config={"write_empty_chunks": False},
+    )
+    if data is not None:
+        arr[...] = data
+    return arr

@@ -26,7 +26,7 @@ def open_zarr_v2(store: str | Path | MutableMapping[str, bytes]) -> xr.Dataset:
     try:
         try:
             return xr.open_zarr(target, consolidated=True)
-        except (FileNotFoundError, KeyError):  # a group without consolidated metadata
+        except (FileNotFoundError, KeyError, ValueError):  # no consolidated metadata
             return xr.open_zarr(target, consolidated=False)
     except (FileNotFoundError, KeyError) as exc:
         raise FileNotFoundError(f"{where}: not a Zarr v2 group") from exc
@@ -38,4 +38,4 @@ def open_zarr_v2(store: str | Path | MutableMapping[str, bytes]) -> xr.Dataset:
 
 def write_zarr_v2(ds: xr.Dataset, path: str | Path) -> None:
     """Write a small in-memory Dataset as a consolidated Zarr v2 group (overwriting)."""
-    ds.to_zarr(str(path), mode="w", consolidated=True)
+    ds.to_zarr(str(path), mode="w", consolidated=True, zarr_format=2)

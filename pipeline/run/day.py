@@ -163,11 +163,11 @@ def missing_summary(missing: dict[str, int], n_land: int) -> str:
 
 def _static_inputs(plan: RunPlan) -> dict[str, list[str]]:
     """The files the static stack was built from (recorded in its attributes)."""
-    import zarr
+    from pipeline.cube.store import open_group
 
     try:
-        attrs = zarr.open_group(plan.static.zarr_store(), mode="r").attrs.asdict()
-    except (KeyError, ValueError, OSError):  # no stack (plans built by hand in tests)
+        attrs = open_group(plan.static, "r").attrs.asdict()
+    except (KeyError, ValueError, OSError, FileNotFoundError):  # no stack (plans by hand)
         return {}
     files = attrs.get("input_files", {})
     if not isinstance(files, dict):
@@ -223,10 +223,10 @@ def run_day(
     with hold_lock(lock_path(plan.root, plan.store_name, date.isoformat()), f"day {date}", **locks):
         with hold_lock(meta_lock, "cube metadata", **locks):
             if not cube.exists():
-                cube.create(plan.model, date.year)
+                cube.create(plan.model, date)
             else:
                 cube.guard_structure(plan.model)
-                cube.ensure_year(date.year)
+                cube.ensure_day(date)
             previous = cube.day_status(date)
             if previous == DAY_FINAL and not force:
                 return DayResult(date, plan.cube.url, previous, skipped=True, reason="final")

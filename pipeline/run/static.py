@@ -30,7 +30,15 @@ from grids.mask import LAND, OUTSIDE
 from grids.tiling import Tile
 from models.variables import categorical_names, static_feature_names, variable, variables
 from pipeline.cube import StoreSpec, hold_lock, lock_path
-from pipeline.cube.store import compressor, coordinate_attrs, grid_mapping_attrs
+from pipeline.cube.store import (
+    consolidate,
+    coordinate_attrs,
+    create_array,
+    grid_mapping_attrs,
+    open_group,
+    store_exists,
+)
+from pipeline.cube.template import ArraySpec, StoreTemplate
 from pipeline.errors import PublishGuardError
 from pipeline.run.plan import RunPlan, tile_bounds_deg
 from pipeline.run.tasks import gather_tasks
@@ -137,7 +145,7 @@ def make_static_tile(plan: RunPlan, tile: Tile) -> StaticTileResult:
     store = plan.static.zarr_store()
     r0, r1, c0, c1 = tile.window
     for name in STATIC_ARRAYS:
-        arr = zarr.open_array(store, path=name, mode="r+", write_empty_chunks=False)
+        arr = zarr.open_array(store, path=name, mode="r+", config={"write_empty_chunks": False})
         arr[r0:r1, c0:c1] = arrays[name]
     c = plan.layout.chunk
     land = arrays["surface"] == LAND
@@ -148,52 +156,72 @@ def make_static_tile(plan: RunPlan, tile: Tile) -> StaticTileResult:
     return StaticTileResult(tile.iy, tile.ix, per_chunk, files, int(land.sum()))
 
 
-def _create_template(plan: RunPlan) -> None:
-    import zarr
-
+def static_template(plan: RunPlan) -> StoreTemplate:
+    """The static stack's arrays and attributes, declared once (``land_chunks`` is added
+    by the driver when every tile is written)."""
     lay = plan.layout
     grid = lay.grid
     ydim, xdim = lay.spatial_dims
-    root = zarr.open_group(plan.static.zarr_store(), mode="w")
-    root.attrs.update(
-        {
-            "title": "smdown static 90 m stack (nearest-neighbour from native grids)",
-            "grid_key": grid.key(),
-            "grid_name": plan.grid_name,
-            "chunk": lay.chunk,
-            "static_format": STATIC_FORMAT,
-            "complete": False,
-        }
-    )
+    cattrs = coordinate_attrs(lay)
+    arrays = []
     for name in STATIC_ARRAYS:
         dtype, fill = _dtype_fill(name)
-        arr = root.create_dataset(
-            name,
-            shape=grid.shape,
-            chunks=lay.chunks[1:],
-            dtype=dtype,
-            fill_value=fill,
-            compressor=compressor(),
-            write_empty_chunks=False,
+        arrays.append(
+            ArraySpec(
+                name,
+                (ydim, xdim),
+                grid.shape,
+                dtype,
+                lay.chunks[1:],
+                {"grid_mapping": "spatial_ref"},
+                fill=fill,
+            )
         )
-        arr.attrs.update({"_ARRAY_DIMENSIONS": [ydim, xdim], "grid_mapping": "spatial_ref"})
-    cattrs = coordinate_attrs(lay)
     for dim, values in ((ydim, grid.y_coords()), (xdim, grid.x_coords())):
-        c = root.create_dataset(dim, data=values, chunks=(len(values),), compressor=None)
-        c.attrs.update({**cattrs[dim], "_ARRAY_DIMENSIONS": [dim]})
-    gm = root.create_dataset("spatial_ref", shape=(), dtype=np.int32, fill_value=None)
-    gm[...] = 0
-    gm.attrs.update({**grid_mapping_attrs(grid), "_ARRAY_DIMENSIONS": []})
+        arrays.append(
+            ArraySpec(
+                dim,
+                (dim,),
+                values.shape,
+                np.dtype(np.float64),
+                values.shape,
+                cattrs[dim],
+                compressed=False,
+                values=values.astype(np.float64),
+            )
+        )
+    arrays.append(
+        ArraySpec(
+            "spatial_ref",
+            (),
+            (),
+            np.dtype(np.int32),
+            (),
+            grid_mapping_attrs(grid),
+            compressed=False,
+            values=np.zeros((), dtype=np.int32),
+        )
+    )
+    attrs = {
+        "title": "smdown static 90 m stack (nearest-neighbour from native grids)",
+        "grid_key": grid.key(),
+        "grid_name": plan.grid_name,
+        "chunk": lay.chunk,
+        "static_format": STATIC_FORMAT,
+        "complete": False,
+    }
+    return StoreTemplate(tuple(arrays), attrs)
+
+
+def _create_template(plan: RunPlan) -> None:
+    static_template(plan).write(plan.static, mode="w")
 
 
 def static_status(spec: StoreSpec, plan: RunPlan) -> str:
     """ "absent", "incomplete", "complete", or a description of a structural mismatch."""
-    import zarr
-
-    store = spec.zarr_store()
-    if ".zgroup" not in store:
+    if not store_exists(spec):
         return "absent"
-    root = zarr.open_group(store, mode="r")
+    root = open_group(spec, "r")
     attrs = root.attrs.asdict()
     if attrs.get("grid_key") != plan.grid.key() or attrs.get("chunk") != plan.layout.chunk:
         return (
@@ -207,9 +235,7 @@ def static_status(spec: StoreSpec, plan: RunPlan) -> str:
 
 def land_chunks(plan: RunPlan) -> np.ndarray:
     """(chunk rows, chunk cols) bool: which chunks of the grid hold land (complete stack)."""
-    import zarr
-
-    root = zarr.open_group(plan.static.zarr_store(), mode="r")
+    root = open_group(plan.static, "r")
     return np.asarray(root["land_chunks"][:], dtype=bool)
 
 
@@ -249,8 +275,6 @@ def ensure_static(
             label="static stack",
             limits=limits,
         )
-        import zarr
-
         c = plan.layout.chunk
         h, w = plan.grid.shape
         flags = np.zeros((-(-h // c), -(-w // c)), dtype=np.uint8)
@@ -262,11 +286,19 @@ def ensure_static(
             )
             for var, fl in res.files.items():
                 files.setdefault(var, set()).update(fl)
-        root = zarr.open_group(plan.static.zarr_store(), mode="r+")
-        lc = root.create_dataset(
-            "land_chunks", data=flags, chunks=flags.shape, compressor=None, overwrite=True
+        root = open_group(plan.static, "r+")
+        create_array(
+            root,
+            "land_chunks",
+            ("chunk_row", "chunk_col"),
+            flags.shape,
+            flags.shape,
+            np.dtype(np.uint8),
+            None,
+            {},
+            data=flags,
+            compressed=False,
         )
-        lc.attrs["_ARRAY_DIMENSIONS"] = ["chunk_row", "chunk_col"]
         root.attrs.update(
             {
                 "complete": True,
@@ -275,7 +307,7 @@ def ensure_static(
                 "date_created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         )
-        zarr.consolidate_metadata(plan.static.zarr_store())
+        consolidate(plan.static)
     return land_tiles(plan)
 
 
@@ -284,7 +316,7 @@ def read_static(plan: RunPlan, tile: Tile) -> dict[str, np.ndarray]:
     int16 -1-missing codes, uint8 surface)."""
     import zarr
 
-    store = plan.static.zarr_store()
+    store = plan.static.zarr_store(read_only=True)
     r0, r1, c0, c1 = tile.window
     return {
         name: np.asarray(zarr.open_array(store, path=name, mode="r")[r0:r1, c0:c1])

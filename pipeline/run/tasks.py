@@ -77,7 +77,13 @@ class _Watchdog:
         try:
             processing = self.client.processing()
             workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
-            executing = self.client.run(_executing_keys) if lim.task_timeout_s is not None else {}
+            # A worker that dies during the broadcast runs nothing: left out, not an error
+            # (raising here named a killed worker as a lost scheduler).
+            executing = (
+                self.client.run(_executing_keys, on_error="ignore")
+                if lim.task_timeout_s is not None
+                else {}
+            )
         except (OSError, TimeoutError) as exc:
             raise _lost_scheduler(self.client, exc) from exc
         where: dict[str, str] = {}

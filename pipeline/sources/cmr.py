@@ -73,15 +73,17 @@ class Collection:
     s3_credentials: str
     tiled: bool = True
     """Sinusoidal hHHvVV tiles (file name ``<SHORT>.AYYYYDDD.hHHvVV.<ver>.<prod>.<ext>``)."""
+    yearly: bool = False
+    """One granule per year (land cover): a day is served by the latest year up to it."""
 
     @property
     def label(self) -> str:
         return f"{self.short_name}.{self.version}"
 
 
-def _lp(short: str, version: str, ext: str) -> Collection:
+def _lp(short: str, version: str, ext: str, yearly: bool = False) -> Collection:
     folder = "VIIRS" if short.startswith(("VNP", "VJ1", "VJ2")) else "MODIS"
-    return Collection(short, version, "LPCLOUD", folder, ext, LPCLOUD_S3)
+    return Collection(short, version, "LPCLOUD", folder, ext, LPCLOUD_S3, yearly=yearly)
 
 
 _MODIS = ("MOD11A2", "MOD21A1D", "MOD13A1", "MOD13Q1", "MOD16A2")
@@ -93,7 +95,8 @@ _VIIRS = (
     *("VJ221A1D", "VJ221A2", "VJ213A1", "VJ216A2"),  # NOAA-21 (JPSS-2)
 )
 ARCHIVE: dict[str, Collection] = {
-    **{s: _lp(s, "061", ".hdf") for s in (*_MODIS, *_AQUA, "MCD12Q1")},
+    **{s: _lp(s, "061", ".hdf") for s in (*_MODIS, *_AQUA)},
+    "MCD12Q1": _lp("MCD12Q1", "061", ".hdf", yearly=True),
     **{s: _lp(s, "002", ".h5") for s in _VIIRS},
     "SPL3SMP_E": Collection("SPL3SMP_E", "006", "NSIDC_CPRD", "SMAP", ".h5", NSIDC_S3, tiled=False),
 }

@@ -17,7 +17,8 @@ user and password of ``~/.netrc`` (``machine urs.earthdata.nasa.gov``; URS's
 ``find_or_create_token``). Without any, ``MissingTokenError`` names ``EARTHDATA_TOKEN``
 before any network call.
 
-A download is written under ``<name>.part`` and renamed only when complete: the byte
+A download is written under ``<name>.<pid>.part`` (two processes fetching one file do not
+mix their bytes) and renamed only when complete: the byte
 count the server announced, the size and checksum CMR lists for the file, and the file
 format's signature (an HTML login page served with status 200 is refused). A broken or
 truncated transfer and HTTP 408/429/5xx are retried with exponential backoff and full
@@ -68,12 +69,14 @@ __all__ = [
     "CONUS_TILES",
     "MANUAL",
     "PRODUCTS",
+    "REGISTRY_TO_FETCH",
     "FetchError",
     "ManualDownloadRequired",
     "MissingTokenError",
     "download",
     "download_s3",
     "fetch",
+    "inputs_of",
     "resolve_token",
 ]
 
@@ -84,6 +87,7 @@ URS_URL = "https://urs.earthdata.nasa.gov"
 URS_HOST = "urs.earthdata.nasa.gov"
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
+YEARLY_LOOKBACK = 3  # years searched before the first day for a yearly product
 S3_CREDENTIALS_TTL_S = 50 * 60  # the DAACs' temporary keys last one hour
 AUTH_HOST_SUFFIXES = (".earthdatacloud.nasa.gov", ".earthdata.nasa.gov")
 """Hosts (over HTTPS) that may receive the bearer token after a redirect."""
@@ -95,6 +99,15 @@ CONUS_TILES = (
 MANUAL = ("SoilGrids", "MERIT", "Koeppen")
 CHIRPS_PRODUCTS = ("CHIRPS", "CHIRPS3")
 PRODUCTS = (*ARCHIVE, *CHIRPS_PRODUCTS, *MANUAL)
+REGISTRY_TO_FETCH: dict[str, str | None] = {
+    "CHIRPS-2.0": "CHIRPS",
+    "SoilGrids-2.0": "SoilGrids",
+    "SoilGrids-2.0 (USDA triangle)": None,  # derived from SoilGrids sand and clay
+    "MERIT-DEM": "MERIT",
+    "Beck-KG-V1": "Koeppen",
+}
+"""The fetch name of each registry product (``models/variables.py``) whose name differs;
+NASA products are fetched by their registry name (a short name of ``ARCHIVE``)."""
 
 # File signatures: what a complete download must start with.
 _TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -366,7 +379,7 @@ def _finish(
         os.replace(part, dest)
         return
     _check_magic(part, ".gz", url)
-    unzipped = dest.with_name(dest.name + ".part2")
+    unzipped = part.with_name(part.name + "2")
     try:
         with gzip.open(part, "rb") as src, open(unzipped, "wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
@@ -376,6 +389,13 @@ def _finish(
         raise FetchError(url, f"corrupt gzip: {exc}") from exc
     finally:
         unzipped.unlink(missing_ok=True)
+
+
+def _part(dest: Path) -> Path:
+    """This process's temporary name for ``dest`` (emptied: a leftover's bytes are unknown)."""
+    part = dest.with_name(f"{dest.name}.{os.getpid()}.part")
+    part.unlink(missing_ok=True)
+    return part
 
 
 def download(
@@ -396,8 +416,7 @@ def download(
     if dest.exists():
         return False
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    part.unlink(missing_ok=True)  # a leftover of a killed process: its bytes are unknown
+    part = _part(dest)
     sess = _session(session)
     bo = backoff if backoff is not None else Backoff()
     try:
@@ -479,8 +498,7 @@ def download_s3(
         skip_instance_cache=True,
     )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    part.unlink(missing_ok=True)
+    part = _part(dest)
     bo = backoff if backoff is not None else Backoff()
     key = url.removeprefix("s3://")
     try:
@@ -508,6 +526,27 @@ def download_s3(
 
 
 # -- products -------------------------------------------------------------------------------
+def inputs_of(family: str, mode: str) -> tuple[list[str], list[str]]:
+    """What ``smdown fetch --inputs`` gets for ``family`` in ``mode``: (by date, manual).
+
+    From the registry's products of that family and mode, in registry order, each once.
+    """
+    from models import variables
+
+    dated: list[str] = []
+    manual: list[str] = []
+    for product in variables.products(mode, family).values():  # type: ignore[arg-type]
+        name = REGISTRY_TO_FETCH.get(product, product)
+        if name is None:
+            continue
+        if name not in PRODUCTS:
+            raise ValueError(f"registry product {product!r} has no fetcher (fetch.PRODUCTS)")
+        target = manual if name in MANUAL else dated
+        if name not in target:
+            target.append(name)
+    return dated, manual
+
+
 def _days(start: dt.date, end: dt.date) -> Iterable[dt.date]:
     for i in range((end - start).days + 1):
         yield start + dt.timedelta(days=i)
@@ -598,6 +637,21 @@ def _pick(
     return [(k[0], url, g) for k, (_r, url, g) in sorted(best.items())]
 
 
+def _from_latest_year(
+    picks: list[tuple[dt.date, str, cmr.Granule]], start: dt.date
+) -> list[tuple[dt.date, str, cmr.Granule]]:
+    """Per tile, the latest year on or before ``start``'s year and every year after it."""
+    by_tile: dict[str, list[tuple[dt.date, str, cmr.Granule]]] = {}
+    for p in picks:
+        m = GRANULE_RE.match(_basename(p[1]))
+        by_tile.setdefault(m["tile"] if m else "", []).append(p)
+    keep = []
+    for items in by_tile.values():
+        floor = max((d for d, _u, _g in items if d.year <= start.year), default=None)
+        keep += [p for p in items if floor is None or p[0] >= floor]
+    return sorted(keep, key=lambda p: (p[0], p[1]))
+
+
 def _fetch_nasa(
     short: str,
     start: dt.date,
@@ -617,10 +671,15 @@ def _fetch_nasa(
     tok = resolve_token(token, session=sess, urs_url=urs_url, what=f"{coll.label} (NASA Earthdata)")
     wanted = {t.lower() for t in tiles}
     bbox = cmr.tiles_bbox(sorted(wanted)) if coll.tiled else None
+    # A yearly product (land cover) lags its year by more than a year: a day is served by
+    # the latest year up to it, so look back a few years and keep that one per tile.
+    first = dt.date(start.year - YEARLY_LOOKBACK, 1, 1) if coll.yearly else start
     granules = cmr.search(
-        coll, start, end, bbox=bbox, token=tok, session=sess, url=cmr_url, backoff=bo
+        coll, first, end, bbox=bbox, token=tok, session=sess, url=cmr_url, backoff=bo
     )
-    picks = _pick(coll, granules, start, end, wanted, access == "s3")
+    picks = _pick(coll, granules, first, end, wanted, access == "s3")
+    if coll.yearly:
+        picks = _from_latest_year(picks, start)
     if not picks:
         where = f" on tiles {', '.join(sorted(wanted))}" if coll.tiled else ""
         note = (

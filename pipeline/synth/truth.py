@@ -33,8 +33,7 @@ class TruthWriter:
         self.days = days
         self._index = {d: i for i, d in enumerate(days)}
         path.parent.mkdir(parents=True, exist_ok=True)
-        store = zarr.DirectoryStore(str(path))
-        root = zarr.group(store=store, overwrite=True)
+        root = zarr.open_group(str(path), mode="w", zarr_format=2)
         root.attrs.update(
             {
                 "title": "smdown synthetic world: true daily 90 m soil moisture",
@@ -44,13 +43,13 @@ class TruthWriter:
         )
         h, w = grid.shape
         chunk = (1, min(600, h), min(600, w))
-        sm = root.create_dataset(
+        sm = root.create_array(
             "soil_moisture",
             shape=(len(days), h, w),
             chunks=chunk,
             dtype="f4",
             fill_value=np.nan,
-            compressor=Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE),
+            compressors=Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE),
             filters=[Quantize(digits=4, dtype="f4")],
         )
         sm.attrs.update(
@@ -61,15 +60,15 @@ class TruthWriter:
                 "grid_mapping": "spatial_ref",
             }
         )
-        lat = root.create_dataset("lat", data=grid.y_coords(), chunks=(h,), fill_value=None)
+        lat = root.create_array("lat", data=grid.y_coords(), chunks=(h,), fill_value=None)
         lat.attrs.update(
             {"_ARRAY_DIMENSIONS": ["lat"], "units": "degrees_north", "standard_name": "latitude"}
         )
-        lon = root.create_dataset("lon", data=grid.x_coords(), chunks=(w,), fill_value=None)
+        lon = root.create_array("lon", data=grid.x_coords(), chunks=(w,), fill_value=None)
         lon.attrs.update(
             {"_ARRAY_DIMENSIONS": ["lon"], "units": "degrees_east", "standard_name": "longitude"}
         )
-        t = root.create_dataset(
+        t = root.create_array(
             "time",
             data=np.arange(len(days), dtype=np.int32),
             chunks=(max(1, len(days)),),
@@ -83,9 +82,7 @@ class TruthWriter:
                 "standard_name": "time",
             }
         )
-        ref = root.create_dataset(
-            "spatial_ref", data=np.array(0, dtype=np.int32), shape=(), fill_value=None
-        )
+        ref = root.create_array("spatial_ref", data=np.array(0, dtype=np.int32), fill_value=None)
         ref.attrs.update(
             {
                 "_ARRAY_DIMENSIONS": [],
@@ -105,7 +102,7 @@ class TruthWriter:
             }
         )
         self._sm = sm
-        self._store = store
+        self._path = path
 
     def write(self, date: dt.date, values: np.ndarray) -> None:
         """Store the truth of ``date`` (shape of the grid)."""
@@ -114,4 +111,4 @@ class TruthWriter:
     def close(self) -> None:
         import zarr
 
-        zarr.consolidate_metadata(self._store)
+        zarr.consolidate_metadata(str(self._path))
