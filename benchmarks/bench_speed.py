@@ -150,14 +150,16 @@ def features(root: Path, model_dir: Path, tile_size: int, repeats: int) -> dict[
     )
     src = modis_tile_grid(10, 5, 250)
 
+    import numba  # noqa: F401  (loaded by the Dense kernel in a map worker)
+
     def index(fused: bool) -> None:
         rs.clear_caches()
-        saved = rs._HAVE_NUMBA
-        rs._HAVE_NUMBA = fused
+        saved = rs._COMPILED_ALLOWED
+        rs._COMPILED_ALLOWED = fused
         try:
             rs.nearest_index(src, g)
         finally:
-            rs._HAVE_NUMBA = saved
+            rs._COMPILED_ALLOWED = saved
 
     idx = _interleaved({"numpy": lambda: index(False), "fused": lambda: index(True)}, repeats)
     rs.clear_caches()

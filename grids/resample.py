@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -469,7 +470,7 @@ def nearest_index(src: Grid, dst: Grid) -> ResampleIndex:
         cols, vc = _to_index(px, src.width)
         rows, vr = _to_index(py, src.height)
         idx = _make_index(rows, cols, vr, vc, src.shape, dst.shape, key)
-    elif _HAVE_NUMBA and max(src.shape) < 2**31:
+    elif _compiled() is not None and max(src.shape) < 2**31:
         idx = _index_2d_fused(src, dst, key)
     else:
         px, py = _src_pixel_coords(src, dst)
@@ -495,7 +496,7 @@ def _index_2d_fused(src: Grid, dst: Grid, key: str) -> ResampleIndex:
     cols = np.empty((h, w), np.int32)
     valid = np.empty((h, w), np.bool_)
     flat = np.empty((h, w), np.intp)
-    n_valid = _nearest_2d_kernel(
+    n_valid = _compiled().nearest_2d_kernel(
         centres.xs, centres.ys, ia, ib, ic, id_, ie, if_, src.height, src.width,
         rows, cols, valid, flat,
     )  # fmt: skip
@@ -505,90 +506,20 @@ def _index_2d_fused(src: Grid, dst: Grid, key: str) -> ResampleIndex:
     return ResampleIndex(rows, cols, valid, None, src.shape, dst.shape, coverage, key, flat)
 
 
-try:
-    from numba import njit as _njit
+_COMPILED_ALLOWED = True
+"""Use the compiled index builders (grids._fastindex) when numba is already loaded."""
 
-    _HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - numba is a dependency; the numpy path stays
-    _HAVE_NUMBA = False
 
-if _HAVE_NUMBA:
+def _compiled() -> Any:
+    """grids._fastindex when numba is already imported in this process (by the Dense
+    kernel of models/), else None: importing numba costs ~84 MB of resident memory per
+    process, which a worker that needs none of it should not pay. The indices are the
+    same either way (tests/test_grids_resample.py); only the speed differs."""
+    if not _COMPILED_ALLOWED or "numba" not in sys.modules:
+        return None
+    from grids import _fastindex
 
-    @_njit(nogil=True, cache=True, error_model="numpy")
-    def _nearest_2d_kernel(
-        xs: np.ndarray,
-        ys: np.ndarray,
-        ia: float,
-        ib: float,
-        ic: float,
-        id_: float,
-        ie: float,
-        if_: float,
-        src_h: int,
-        src_w: int,
-        rows: np.ndarray,
-        cols: np.ndarray,
-        valid: np.ndarray,
-        flat: np.ndarray,
-    ) -> int:
-        h, w = rows.shape
-        n_valid = 0
-        for i in range(h):
-            for j in range(w):
-                x = xs[i, j]
-                y = ys[i, j]
-                px = ic + x * ia + y * ib
-                py = if_ + x * id_ + y * ie
-                cx = np.floor(px + GDAL_NEAREST_EPS)
-                cy = np.floor(py + GDAL_NEAREST_EPS)
-                ok = (
-                    np.isfinite(px)
-                    and px >= 0.0
-                    and cx < src_w
-                    and np.isfinite(py)
-                    and py >= 0.0
-                    and cy < src_h
-                )
-                r = int(cy) if ok else 0
-                c = int(cx) if ok else 0
-                rows[i, j] = r
-                cols[i, j] = c
-                valid[i, j] = ok
-                flat[i, j] = r * src_w + c
-                n_valid += ok
-        return n_valid
-
-    @_njit(nogil=True, cache=True, error_model="numpy")
-    def _window_2d_kernel(
-        src_rows: np.ndarray,
-        src_cols: np.ndarray,
-        src_valid: np.ndarray,
-        r0: int,
-        c0: int,
-        win_h: int,
-        win_w: int,
-        rows: np.ndarray,
-        cols: np.ndarray,
-        valid: np.ndarray,
-        flat: np.ndarray,
-    ) -> int:
-        """``index_for_window`` of a 2-D index in one pass (the numpy path's arrays)."""
-        h, w = rows.shape
-        n_valid = 0
-        for i in range(h):
-            for j in range(w):
-                r = src_rows[i, j] - r0
-                c = src_cols[i, j] - c0
-                ok = src_valid[i, j] and r >= 0 and r < win_h and c >= 0 and c < win_w
-                if not ok:
-                    r = 0
-                    c = 0
-                rows[i, j] = r
-                cols[i, j] = c
-                valid[i, j] = ok
-                flat[i, j] = r * win_w + c
-                n_valid += ok
-        return n_valid
+    return _fastindex
 
 
 def nearest_points(
@@ -660,13 +591,13 @@ def index_for_window(index: ResampleIndex, window: tuple[int, int, int, int]) ->
         vr = index.valid_rows & (rows >= 0) & (rows < shape[0])
         vc = index.valid_cols & (cols >= 0) & (cols < shape[1])
         out = _make_index(rows, cols, vr, vc, shape, index.dst_shape, key)
-    elif _HAVE_NUMBA and max(shape) < 2**31 and index.rows.dtype == np.int32:
+    elif _compiled() is not None and max(shape) < 2**31 and index.rows.dtype == np.int32:
         h, w = index.dst_shape
         rows = np.empty((h, w), np.int32)
         cols = np.empty((h, w), np.int32)
         valid = np.empty((h, w), np.bool_)
         flat = np.empty((h, w), np.intp)
-        n_valid = _window_2d_kernel(
+        n_valid = _compiled().window_2d_kernel(
             index.rows, index.cols, index.valid_rows, r0, c0, shape[0], shape[1],
             rows, cols, valid, flat,
         )  # fmt: skip

@@ -27,18 +27,20 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from models import densekernel
 from models.calibration import sd_scale
 from models.ensemble import combine_members
 from models.errors import ManifestError, ModelError
 from models.features import CATEGORICALS
 from models.manifest import Manifest, OnnxFile
+
+if TYPE_CHECKING:
+    from models.densekernel import DenseKernel
 
 Mode = Literal["auto", "fused", "members", "kernel"]
 DEFAULT_BATCH_ROWS = 65536
@@ -112,7 +114,7 @@ class Ensemble:
         self.mode: Literal["fused", "members", "kernel"] = "fused" if use_fused else "members"
         self.sd_scale = sd_scale(manifest.runtime, Path(model_dir) / "manifest.json")
         self._fused: ort.InferenceSession | None = None
-        self._kernel: densekernel.DenseKernel | None = None
+        self._kernel: DenseKernel | None = None
         self.kernel_note = ""
         """Why the Dense kernel is not used (empty when it is, or when it does not apply)."""
         self._members: list[ort.InferenceSession] = []
@@ -129,8 +131,12 @@ class Ensemble:
                 _session(self.model_dir, m.onnx, intra_op_threads) for m in manifest.members
             ]
 
-    def _open_kernel(self, *, strict: bool) -> densekernel.DenseKernel | None:
-        """The Dense kernel if it applies here and matches the fused session bit for bit."""
+    def _open_kernel(self, *, strict: bool) -> DenseKernel | None:
+        """The Dense kernel if it applies here and matches the fused session bit for bit.
+
+        Imported here: numba (~84 MB resident) loads only in processes that serve Dense."""
+        from models import densekernel
+
         why = ""
         if self.intra_op_threads != 1:
             why = f"{self.intra_op_threads} intra-op threads (the kernel matches one)"

@@ -594,9 +594,12 @@ def test_normalize_crs_is_cached_and_still_refuses_bad_text() -> None:
 def test_fused_2d_index_equals_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The compiled 2-D index builder gives the numpy path's arrays on cross-CRS cases
     (MODIS sinusoidal, EASE-Grid 2.0, Albers sources onto EPSG:4326 windows, edges)."""
+    import numba  # noqa: F401  (the compiled path runs once numba is loaded)
+
     from grids import resample as rs
     from grids.named import modis_tile_grid, named_grid
 
+    assert rs._compiled() is not None
     g = named_grid("conus-90m")
     albers = Grid("EPSG:5070", (240.0, 0.0, -400_000.0, 0.0, -240.0, 1_700_000.0), (900, 900))
     cases = [
@@ -610,7 +613,7 @@ def test_fused_2d_index_equals_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -
         fused = rs.nearest_index(src, dst)
         rs.clear_caches()
         with monkeypatch.context() as m:
-            m.setattr(rs, "_HAVE_NUMBA", False)
+            m.setattr(rs, "_COMPILED_ALLOWED", False)
             ref = rs.nearest_index(src, dst)
         rs.clear_caches()
         assert not fused.separable and not ref.separable
@@ -624,7 +627,7 @@ def test_fused_2d_index_equals_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -
             got = rs.index_for_window(fused, window)
             rs.clear_caches()
             with monkeypatch.context() as m:
-                m.setattr(rs, "_HAVE_NUMBA", False)
+                m.setattr(rs, "_COMPILED_ALLOWED", False)
                 want = rs.index_for_window(ref, window)
             rs.clear_caches()
             for a, b in ((got.rows, want.rows), (got.cols, want.cols), (got.valid, want.valid)):
