@@ -537,8 +537,8 @@ def inputs_of(family: str, mode: str) -> tuple[list[str], list[str]]:
     manual: list[str] = []
     for product in variables.products(mode, family).values():  # type: ignore[arg-type]
         name = REGISTRY_TO_FETCH.get(product, product)
-        if name is None:
-            continue
+        if name is None or product.startswith("derived:"):
+            continue  # derived inputs (the extended set) are computed from fetched products
         if name not in PRODUCTS:
             raise ValueError(f"registry product {product!r} has no fetcher (fetch.PRODUCTS)")
         target = manual if name in MANUAL else dated
